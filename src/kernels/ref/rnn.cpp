@@ -1,0 +1,3 @@
+#include "kernels/kernel.h"
+
+namespace condense {}  // namespace condense

@@ -1,0 +1,8 @@
+// ONNX opset hooks for the quant family (see onnx/hooks.h).
+#include "onnx/hooks.h"
+
+namespace condense::onnx_internal {
+
+void register_onnx_hooks_quant(HookTable& t) { (void)t; }
+
+}  // namespace condense::onnx_internal

@@ -1,0 +1,3 @@
+#include "ops/infer.h"
+
+namespace condense {}  // namespace condense
