@@ -2,7 +2,7 @@
 // through condense and compares outputs as ONNX's own runner does: same count, dtype and shape,
 // |got - want| <= atol + rtol * |want| with rtol 1e-3, atol 1e-7, NaN matching NaN.
 //
-// The expectations file lists tests expected to FAIL, one per line:
+// The expectations (a file, or a folder of *.txt files) list tests expected to FAIL, one per line:
 //   <regex over the test name>  <category>  <reason...>
 // A listed test that passes is an error too, so the list only shrinks.
 //
@@ -36,8 +36,7 @@ struct Expectation {
   int matched = 0;
 };
 
-std::vector<Expectation> load_expectations(const std::string& path) {
-  std::vector<Expectation> out;
+void load_expectations_file(const std::string& path, std::vector<Expectation>& out) {
   std::ifstream in(path);
   if (!in) {
     fmt::print(stderr, "conformance: cannot read expectations file '{}'\n", path);
@@ -55,6 +54,20 @@ std::vector<Expectation> load_expectations(const std::string& path) {
     e.reason.erase(0, e.reason.find_first_not_of(' '));
     e.re = std::regex(e.pattern);
     out.push_back(std::move(e));
+  }
+}
+
+// A file, or a folder whose *.txt files are all read.
+std::vector<Expectation> load_expectations(const std::string& path) {
+  std::vector<Expectation> out;
+  if (fs::is_directory(path)) {
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(path))
+      if (e.path().extension() == ".txt") files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) load_expectations_file(f.string(), out);
+  } else {
+    load_expectations_file(path, out);
   }
   return out;
 }
@@ -202,7 +215,7 @@ int main(int argc, char** argv) {
   bool verbose = false;
   app.add_option("--suite", suite, "folder of test_* folders")->required();
   app.add_option("--label", label, "name printed in the summary")->required();
-  app.add_option("--expectations", expectations_path, "expected-failure list")->required();
+  app.add_option("--expectations", expectations_path, "expected-failure list: a file or a folder of *.txt")->required();
   app.add_option("--filter", filter, "only tests whose name matches this regex");
   app.add_flag("-v,--verbose", verbose, "print every test");
   CLI11_PARSE(app, argc, argv);
