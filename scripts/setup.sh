@@ -13,7 +13,7 @@ packages=(
   clang-14 libclang-rt-14-dev
   libonnx-testdata dataset-fashion-mnist
   python3-torch python3-numpy
-  nodejs npm
+  nodejs npm ccache
 )
 
 sudo_cmd=()
