@@ -66,8 +66,9 @@ Status upgrade_softmax(UpgradeCtx& u) {
     ir::Value* s2 = g.add_constant(g.fresh_name(base + "_shape"),
                                    Tensor::from_vector<int64_t>({outer, inner}, {2}));
     flat = g.add_node(OpKind::Reshape, {x, s2}, 1, g.fresh_name(base + "_in"))->outputs[0];
-    back_shape = g.add_constant(g.fresh_name(base + "_shape"),
-                                Tensor::from_vector<int64_t>(full, {static_cast<int64_t>(full.size())}));
+    back_shape =
+        g.add_constant(g.fresh_name(base + "_shape"),
+                       Tensor::from_vector<int64_t>(full, {static_cast<int64_t>(full.size())}));
   } else {
     auto flatten = op_from_onnx("", "Flatten");
     auto shape = op_from_onnx("", "Shape");
@@ -112,7 +113,8 @@ Status upgrade_group_norm(UpgradeCtx& u) {
   const bool have_c = x && x->has_shape && x->dims.size() >= 2 && x->dims[1].is_static();
   if (have_c && scale && bias && scale->is_constant() && bias->is_constant() && groups > 0) {
     const int64_t c = x->dims[1].value;
-    if (c % groups != 0) return Status::errorf("channels {} are not divisible by num_groups {}", c, groups);
+    if (c % groups != 0)
+      return Status::errorf("channels {} are not divisible by num_groups {}", c, groups);
     if (scale->constant->numel() != groups || bias->constant->numel() != groups)
       return Status::errorf("scale and bias must have num_groups = {} elements", groups);
     for (int i = 1; i <= 2; ++i) {
@@ -145,7 +147,8 @@ void register_onnx_hooks_reduce(HookTable& t) {
                    OpKind::ReduceL1, OpKind::ReduceL2, OpKind::ReduceLogSum,
                    OpKind::ReduceLogSumExp, OpKind::ReduceSumSquare})
     t[k] = {&upgrade_reduce<18>, &downgrade_reduce<18>, 0};
-  for (OpKind k : {OpKind::Softmax, OpKind::LogSoftmax, OpKind::Hardmax}) t[k].upgrade = &upgrade_softmax;
+  for (OpKind k : {OpKind::Softmax, OpKind::LogSoftmax, OpKind::Hardmax})
+    t[k].upgrade = &upgrade_softmax;
   t[OpKind::TopK].upgrade = &upgrade_topk;
   t[OpKind::TopK].min_opset = 11;  // largest/sorted
   t[OpKind::CumSum].min_opset = 11;

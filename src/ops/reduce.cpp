@@ -10,17 +10,17 @@ namespace condense {
 namespace {
 constexpr std::initializer_list<DType> kFloat = {DType::F32, DType::F64, DType::F16, DType::BF16};
 // Reduce* (opset 18): float types and 32/64-bit integers.
-constexpr std::initializer_list<DType> kReduceTypes = {DType::F32, DType::F64, DType::F16,
+constexpr std::initializer_list<DType> kReduceTypes = {DType::F32,  DType::F64, DType::F16,
                                                        DType::BF16, DType::I32, DType::I64,
-                                                       DType::U32, DType::U64};
+                                                       DType::U32,  DType::U64};
 // ReduceMax/ReduceMin (opset 20) and ArgMax/ArgMin/TopK also take 8/16-bit integers (and bool for
 // Max/Min).
 constexpr std::initializer_list<DType> kMinMaxTypes = {
     DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8,  DType::U8,  DType::I16,
     DType::U16, DType::I32, DType::I64, DType::U32,  DType::U64, DType::Bool};
-constexpr std::initializer_list<DType> kNumeric = {
-    DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8, DType::U8,
-    DType::I16, DType::U16, DType::I32, DType::I64,  DType::U32, DType::U64};
+constexpr std::initializer_list<DType> kNumeric = {DType::F32, DType::F64, DType::F16, DType::BF16,
+                                                   DType::I8,  DType::U8,  DType::I16, DType::U16,
+                                                   DType::I32, DType::I64, DType::U32, DType::U64};
 
 Status infer_reduce(InferCtx& ctx, std::initializer_list<DType> types) {
   CONDENSE_TRY(check_dtype(ctx, 0, types));
@@ -51,8 +51,10 @@ Status infer_reduce(InferCtx& ctx, std::initializer_list<DType> types) {
   }
   Shape out;
   for (int64_t d = 0; d < rank; ++d) {
-    if (!reduced[d]) out.push_back(x.shape[d]);
-    else if (keepdims) out.push_back(1);
+    if (!reduced[d])
+      out.push_back(x.shape[d]);
+    else if (keepdims)
+      out.push_back(1);
   }
   ctx.set_out(0, x.dtype, std::move(out));
   return Status::ok();
@@ -71,8 +73,10 @@ Status infer_arg(InferCtx& ctx) {
   if (!axis) return ctx.fail("{}", axis.status().message());
   if (x.shape[*axis] == 0) return ctx.fail("cannot take the arg of an empty axis");
   Shape out = x.shape;
-  if (ctx.node.attr_int("keepdims", 1) != 0) out[*axis] = 1;
-  else out.erase(out.begin() + *axis);
+  if (ctx.node.attr_int("keepdims", 1) != 0)
+    out[*axis] = 1;
+  else
+    out.erase(out.begin() + *axis);
   ctx.set_out(0, DType::I64, std::move(out));
   return Status::ok();
 }
@@ -91,15 +95,17 @@ Status infer_softmax_like(InferCtx& ctx) {
 }
 
 Status infer_cumulative(InferCtx& ctx) {
-  CONDENSE_TRY(check_dtype(ctx, 0, {DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32,
-                                    DType::I64, DType::U32, DType::U64}));
+  CONDENSE_TRY(check_dtype(ctx, 0,
+                           {DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64,
+                            DType::U32, DType::U64}));
   CONDENSE_TRY(check_dtype(ctx, 1, {DType::I32, DType::I64}));
   const TensorInfo& x = ctx.in(0);
   if (const Tensor* axis = ctx.in(1).value) {
     if (axis->numel() != 1 || axis->rank() > 1) return ctx.fail("axis must be a scalar");
     if (x.shape_known) {
       auto a = normalize_axis(axis->get_i64(0), static_cast<int64_t>(x.shape.size()));
-      if (!a || x.shape.empty()) return ctx.fail("axis {} is out of range for rank {}", axis->get_i64(0), x.shape.size());
+      if (!a || x.shape.empty())
+        return ctx.fail("axis {} is out of range for rank {}", axis->get_i64(0), x.shape.size());
     }
   }
   ctx.outputs[0] = x;
@@ -109,24 +115,58 @@ Status infer_cumulative(InferCtx& ctx) {
 }
 }  // namespace
 
-Status infer_ReduceSum(InferCtx& ctx) { return infer_reduce(ctx, kReduceTypes); }
-Status infer_ReduceMean(InferCtx& ctx) { return infer_reduce(ctx, kReduceTypes); }
-Status infer_ReduceMax(InferCtx& ctx) { return infer_reduce(ctx, kMinMaxTypes); }
-Status infer_ReduceMin(InferCtx& ctx) { return infer_reduce(ctx, kMinMaxTypes); }
-Status infer_ReduceProd(InferCtx& ctx) { return infer_reduce(ctx, kReduceTypes); }
-Status infer_ReduceL1(InferCtx& ctx) { return infer_reduce(ctx, kReduceTypes); }
-Status infer_ReduceL2(InferCtx& ctx) { return infer_reduce(ctx, kReduceTypes); }
-Status infer_ReduceLogSum(InferCtx& ctx) { return infer_reduce(ctx, kReduceTypes); }
+Status infer_ReduceSum(InferCtx& ctx) {
+  return infer_reduce(ctx, kReduceTypes);
+}
+Status infer_ReduceMean(InferCtx& ctx) {
+  return infer_reduce(ctx, kReduceTypes);
+}
+Status infer_ReduceMax(InferCtx& ctx) {
+  return infer_reduce(ctx, kMinMaxTypes);
+}
+Status infer_ReduceMin(InferCtx& ctx) {
+  return infer_reduce(ctx, kMinMaxTypes);
+}
+Status infer_ReduceProd(InferCtx& ctx) {
+  return infer_reduce(ctx, kReduceTypes);
+}
+Status infer_ReduceL1(InferCtx& ctx) {
+  return infer_reduce(ctx, kReduceTypes);
+}
+Status infer_ReduceL2(InferCtx& ctx) {
+  return infer_reduce(ctx, kReduceTypes);
+}
+Status infer_ReduceLogSum(InferCtx& ctx) {
+  return infer_reduce(ctx, kReduceTypes);
+}
 // Integer inputs are not taken: exp of integers has no exact integer accumulator.
-Status infer_ReduceLogSumExp(InferCtx& ctx) { return infer_reduce(ctx, kFloat); }
-Status infer_ReduceSumSquare(InferCtx& ctx) { return infer_reduce(ctx, kReduceTypes); }
-Status infer_ArgMax(InferCtx& ctx) { return infer_arg(ctx); }
-Status infer_ArgMin(InferCtx& ctx) { return infer_arg(ctx); }
-Status infer_Softmax(InferCtx& ctx) { return infer_softmax_like(ctx); }
-Status infer_LogSoftmax(InferCtx& ctx) { return infer_softmax_like(ctx); }
-Status infer_Hardmax(InferCtx& ctx) { return infer_softmax_like(ctx); }
-Status infer_CumSum(InferCtx& ctx) { return infer_cumulative(ctx); }
-Status infer_CumProd(InferCtx& ctx) { return infer_cumulative(ctx); }
+Status infer_ReduceLogSumExp(InferCtx& ctx) {
+  return infer_reduce(ctx, kFloat);
+}
+Status infer_ReduceSumSquare(InferCtx& ctx) {
+  return infer_reduce(ctx, kReduceTypes);
+}
+Status infer_ArgMax(InferCtx& ctx) {
+  return infer_arg(ctx);
+}
+Status infer_ArgMin(InferCtx& ctx) {
+  return infer_arg(ctx);
+}
+Status infer_Softmax(InferCtx& ctx) {
+  return infer_softmax_like(ctx);
+}
+Status infer_LogSoftmax(InferCtx& ctx) {
+  return infer_softmax_like(ctx);
+}
+Status infer_Hardmax(InferCtx& ctx) {
+  return infer_softmax_like(ctx);
+}
+Status infer_CumSum(InferCtx& ctx) {
+  return infer_cumulative(ctx);
+}
+Status infer_CumProd(InferCtx& ctx) {
+  return infer_cumulative(ctx);
+}
 
 // TopK(X, K) -> (Values, Indices): the axis dim becomes k.
 Status infer_TopK(InferCtx& ctx) {
@@ -158,7 +198,8 @@ Status infer_Einsum(InferCtx& ctx) {
   CONDENSE_TRY(check_dtype(ctx, 0, kNumeric));
   CONDENSE_TRY(check_same_dtype(ctx, 0, ctx.inputs.size() - 1));
   const ir::Attribute* eq = ctx.node.attr("equation");
-  if (!eq || eq->kind != ir::Attribute::Kind::String) return ctx.fail("missing 'equation' attribute");
+  if (!eq || eq->kind != ir::Attribute::Kind::String)
+    return ctx.fail("missing 'equation' attribute");
   for (size_t i = 0; i < ctx.inputs.size(); ++i)
     if (!ctx.has_input(i)) return ctx.fail("input {} is missing", i);
   if (any_unknown(ctx)) {

@@ -62,15 +62,16 @@ Result<EinsumPlan> plan_einsum(const std::string& equation, const std::vector<Sh
     start = comma + 1;
   }
   if (terms.size() != shapes.size())
-    return Status::errorf("einsum equation '{}' has {} operands but the node has {} inputs", equation,
-                          terms.size(), shapes.size());
+    return Status::errorf("einsum equation '{}' has {} operands but the node has {} inputs",
+                          equation, terms.size(), shapes.size());
   // Ellipsis rank: the largest number of dims any operand's ellipsis covers.
   int64_t ell_rank = 0;
   for (size_t k = 0; k < terms.size(); ++k) {
     const int64_t rank = static_cast<int64_t>(shapes[k].size());
     const int64_t named = static_cast<int64_t>(terms[k].letters.size());
     if (terms[k].ellipsis_at < 0 ? rank != named : rank < named)
-      return Status::errorf("einsum term {} has {} labels but the operand has rank {}", k, named, rank);
+      return Status::errorf("einsum term {} has {} labels but the operand has rank {}", k, named,
+                            rank);
     if (terms[k].ellipsis_at >= 0) ell_rank = std::max(ell_rank, rank - named);
   }
   EinsumPlan plan;
@@ -105,10 +106,12 @@ Result<EinsumPlan> plan_einsum(const std::string& equation, const std::vector<Sh
     std::vector<bool> seen(plan.num_labels, false);
     for (size_t i = 0; i <= out.letters.size(); ++i) {
       if (static_cast<int>(i) == out.ellipsis_at)
-        for (int64_t e = 0; e < ell_rank; ++e) plan.output_labels.push_back(kLetters + static_cast<int>(e));
+        for (int64_t e = 0; e < ell_rank; ++e)
+          plan.output_labels.push_back(kLetters + static_cast<int>(e));
       if (i < out.letters.size()) {
         const int l = out.letters[i];
-        if (count[l] == 0) return Status::errorf("einsum output label '{}' is not in any input", rhs);
+        if (count[l] == 0)
+          return Status::errorf("einsum output label '{}' is not in any input", rhs);
         if (seen[l]) return Status::errorf("einsum output '{}' repeats a label", rhs);
         seen[l] = true;
         plan.output_labels.push_back(l);
@@ -121,7 +124,8 @@ Result<EinsumPlan> plan_einsum(const std::string& equation, const std::vector<Sh
   } else {
     // Implicit output: ellipsis dims first, then letters that appear exactly once, sorted
     // alphabetically (uppercase before lowercase, as in ASCII).
-    for (int64_t e = 0; e < ell_rank; ++e) plan.output_labels.push_back(kLetters + static_cast<int>(e));
+    for (int64_t e = 0; e < ell_rank; ++e)
+      plan.output_labels.push_back(kLetters + static_cast<int>(e));
     std::vector<int> once;
     for (int l = 0; l < kLetters; ++l)
       if (count[l] == 1) once.push_back(l);

@@ -34,7 +34,8 @@ Status infer_LayerNormalization(InferCtx& ctx) {
   }
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   auto axis = normalize_axis(ctx.node.attr_int("axis", -1), rank);
-  if (!axis || rank == 0) return ctx.fail("axis {} is out of range for rank {}", ctx.node.attr_int("axis", -1), rank);
+  if (!axis || rank == 0)
+    return ctx.fail("axis {} is out of range for rank {}", ctx.node.attr_int("axis", -1), rank);
   Shape norm(x.shape.begin() + *axis, x.shape.end());
   for (size_t i = 1; i <= 2; ++i) {
     if (!ctx.has_input(i) || !ctx.in(i).shape_known) continue;
@@ -64,7 +65,8 @@ Status infer_GroupNormalization(InferCtx& ctx) {
     const int64_t want = ctx.node.attr_int("_per_group_affine", 0) ? g : c;
     for (size_t i = 1; i <= 2; ++i)
       if (ctx.in(i).shape_known && shape_numel(ctx.in(i).shape) != want)
-        return ctx.fail("input {} has shape {}, expected {} elements", i, shape_str(ctx.in(i).shape), want);
+        return ctx.fail("input {} has shape {}, expected {} elements", i,
+                        shape_str(ctx.in(i).shape), want);
   }
   copy_shape(ctx, 0, 0);
   return Status::ok();
@@ -111,7 +113,8 @@ Status infer_LpNormalization(InferCtx& ctx) {
   const TensorInfo& x = ctx.in(0);
   if (x.shape_known) {
     auto axis = normalize_axis(ctx.node.attr_int("axis", -1), static_cast<int64_t>(x.shape.size()));
-    if (!axis || x.shape.empty()) return ctx.fail("axis is out of range for rank {}", x.shape.size());
+    if (!axis || x.shape.empty())
+      return ctx.fail("axis is out of range for rank {}", x.shape.size());
   }
   copy_shape(ctx, 0, 0);
   return Status::ok();
@@ -125,30 +128,40 @@ Status infer_loss(InferCtx& ctx, bool with_log_prob) {
   if (ctx.has_input(2) && ctx.in(2).dtype != ctx.in(0).dtype)
     return ctx.fail("weights must have the dtype of the scores");
   const std::string red = ctx.node.attr_string("reduction", "mean");
-  if (red != "none" && red != "sum" && red != "mean") return ctx.fail("unknown reduction '{}'", red);
+  if (red != "none" && red != "sum" && red != "mean")
+    return ctx.fail("unknown reduction '{}'", red);
   const TensorInfo& x = ctx.in(0);
   const DType t = x.dtype;
   if (with_log_prob && ctx.outputs.size() > 1) copy_shape(ctx, 1, 0);
   if (!x.shape_known || !ctx.in(1).shape_known) {
-    if (red == "none") ctx.set_out_unknown(0, t);
-    else ctx.set_out(0, t, {});
+    if (red == "none")
+      ctx.set_out_unknown(0, t);
+    else
+      ctx.set_out(0, t, {});
     return Status::ok();
   }
   if (x.shape.size() < 2) return ctx.fail("scores must have rank >= 2 (N, C, ...)");
   Shape want = x.shape;
   want.erase(want.begin() + 1);
   if (ctx.in(1).shape != want)
-    return ctx.fail("labels have shape {}, expected {}", shape_str(ctx.in(1).shape), shape_str(want));
+    return ctx.fail("labels have shape {}, expected {}", shape_str(ctx.in(1).shape),
+                    shape_str(want));
   if (ctx.has_input(2) && ctx.in(2).shape_known && ctx.in(2).shape != Shape{x.shape[1]})
     return ctx.fail("weights have shape {}, expected [{}]", shape_str(ctx.in(2).shape), x.shape[1]);
-  if (red == "none") ctx.set_out(0, t, want);
-  else ctx.set_out(0, t, {});
+  if (red == "none")
+    ctx.set_out(0, t, want);
+  else
+    ctx.set_out(0, t, {});
   return Status::ok();
 }
 }  // namespace
 
-Status infer_SoftmaxCrossEntropyLoss(InferCtx& ctx) { return infer_loss(ctx, true); }
-Status infer_NegativeLogLikelihoodLoss(InferCtx& ctx) { return infer_loss(ctx, false); }
+Status infer_SoftmaxCrossEntropyLoss(InferCtx& ctx) {
+  return infer_loss(ctx, true);
+}
+Status infer_NegativeLogLikelihoodLoss(InferCtx& ctx) {
+  return infer_loss(ctx, false);
+}
 
 // Attention(Q, K, V, attn_mask?, past_key?, past_value?, nonpad_kv_seqlen?)
 //   -> Y, present_key?, present_value?, qk_matmul_output?
@@ -182,37 +195,45 @@ Status infer_Attention(InferCtx& ctx) {
     hq = ctx.node.attr_int("q_num_heads", 0);
     hkv = ctx.node.attr_int("kv_num_heads", 0);
     if (hq <= 0 || hkv <= 0) return ctx.fail("3-D inputs need q_num_heads and kv_num_heads");
-    if (q[2] % hq || k[2] % hkv || v[2] % hkv) return ctx.fail("hidden sizes are not divisible by the head counts");
+    if (q[2] % hq || k[2] % hkv || v[2] % hkv)
+      return ctx.fail("hidden sizes are not divisible by the head counts");
     s = q[1], e = q[2] / hq, l = k[1], ev = v[2] / hkv;
     if (k[2] / hkv != e || v[1] != l) return ctx.fail("K/V shapes do not match Q");
   }
   if (k[0] != b || v[0] != b) return ctx.fail("batch sizes differ");
-  if (hkv <= 0 || hq % hkv != 0) return ctx.fail("q heads {} are not a multiple of kv heads {}", hq, hkv);
+  if (hkv <= 0 || hq % hkv != 0)
+    return ctx.fail("q heads {} are not a multiple of kv heads {}", hq, hkv);
   int64_t past = 0;
   if (ctx.has_input(4) != ctx.has_input(5)) return ctx.fail("past_key and past_value go together");
   if (ctx.has_input(4)) {
     const Shape& pk = ctx.in(4).shape;
     const Shape& pv = ctx.in(5).shape;
-    if (pk.size() != 4 || pv.size() != 4 || pk[0] != b || pk[1] != hkv || pk[3] != e || pv[0] != b ||
-        pv[1] != hkv || pv[3] != ev || pv[2] != pk[2])
-      return ctx.fail("past_key {} / past_value {} do not match K and V", shape_str(pk), shape_str(pv));
+    if (pk.size() != 4 || pv.size() != 4 || pk[0] != b || pk[1] != hkv || pk[3] != e ||
+        pv[0] != b || pv[1] != hkv || pv[3] != ev || pv[2] != pk[2])
+      return ctx.fail("past_key {} / past_value {} do not match K and V", shape_str(pk),
+                      shape_str(pv));
     past = pk[2];
   }
   const int64_t total = past + l;
   if (ctx.has_input(3)) {
     const Shape& m = ctx.in(3).shape;
-    if (m.size() < 2 || m.size() > 4 || m.back() > total) return ctx.fail("attn_mask shape {} is invalid", shape_str(m));
+    if (m.size() < 2 || m.size() > 4 || m.back() > total)
+      return ctx.fail("attn_mask shape {} is invalid", shape_str(m));
     const Shape full{b, hq, s, total};
     Shape mm = m;
     mm.back() = total;
     auto bc = broadcast_shapes(full, mm);
-    if (!bc || *bc != full) return ctx.fail("attn_mask shape {} does not broadcast to {}", shape_str(m), shape_str(full));
+    if (!bc || *bc != full)
+      return ctx.fail("attn_mask shape {} does not broadcast to {}", shape_str(m), shape_str(full));
   }
-  if (ctx.has_input(6) && shape_numel(ctx.in(6).shape) != b) return ctx.fail("nonpad_kv_seqlen must have batch_size elements");
+  if (ctx.has_input(6) && shape_numel(ctx.in(6).shape) != b)
+    return ctx.fail("nonpad_kv_seqlen must have batch_size elements");
   const int64_t mode = ctx.node.attr_int("qk_matmul_output_mode", 0);
   if (mode < 0 || mode > 3) return ctx.fail("qk_matmul_output_mode {} is invalid", mode);
-  if (r == 4) ctx.set_out(0, t, {b, hq, s, ev});
-  else ctx.set_out(0, t, {b, s, hq * ev});
+  if (r == 4)
+    ctx.set_out(0, t, {b, hq, s, ev});
+  else
+    ctx.set_out(0, t, {b, s, hq * ev});
   if (nout > 1) ctx.set_out(1, t, {b, hkv, total, e});
   if (nout > 2) ctx.set_out(2, t, {b, hkv, total, ev});
   if (nout > 3) ctx.set_out(3, t, {b, hq, s, total});
@@ -240,7 +261,8 @@ Status infer_RotaryEmbedding(InferCtx& ctx) {
   }
   int64_t rd = ctx.node.attr_int("rotary_embedding_dim", 0);
   if (rd == 0) rd = e;
-  if (rd < 0 || rd > e || rd % 2) return ctx.fail("rotary_embedding_dim {} is invalid for head size {}", rd, e);
+  if (rd < 0 || rd > e || rd % 2)
+    return ctx.fail("rotary_embedding_dim {} is invalid for head size {}", rd, e);
   const Shape& c = ctx.in(1).shape;
   if (ctx.in(2).shape != c) return ctx.fail("cos_cache and sin_cache shapes differ");
   if (ctx.has_input(3)) {

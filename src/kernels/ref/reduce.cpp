@@ -42,16 +42,24 @@ template <typename T>
 acc_t<T> red_init(Red op) {
   using A = acc_t<T>;
   switch (op) {
-    case Red::Prod: return A(1);
+    case Red::Prod:
+      return A(1);
     case Red::Max:
-      if constexpr (std::is_floating_point_v<A>) return -std::numeric_limits<A>::infinity();
-      else if constexpr (std::is_same_v<T, bool>) return A(0);
-      else return static_cast<A>(std::numeric_limits<T>::lowest());
+      if constexpr (std::is_floating_point_v<A>)
+        return -std::numeric_limits<A>::infinity();
+      else if constexpr (std::is_same_v<T, bool>)
+        return A(0);
+      else
+        return static_cast<A>(std::numeric_limits<T>::lowest());
     case Red::Min:
-      if constexpr (std::is_floating_point_v<A>) return std::numeric_limits<A>::infinity();
-      else if constexpr (std::is_same_v<T, bool>) return A(1);
-      else return static_cast<A>(std::numeric_limits<T>::max());
-    default: return A(0);
+      if constexpr (std::is_floating_point_v<A>)
+        return std::numeric_limits<A>::infinity();
+      else if constexpr (std::is_same_v<T, bool>)
+        return A(1);
+      else
+        return static_cast<A>(std::numeric_limits<T>::max());
+    default:
+      return A(0);
   }
 }
 
@@ -62,21 +70,32 @@ inline acc_t<T> red_step(Red op, acc_t<T> acc, T raw, acc_t<T> shift) {
   const A x = convert<A>(raw);
   switch (op) {
     case Red::Max:
-      if constexpr (std::is_floating_point_v<A>) return (x > acc || std::isnan(x)) && !std::isnan(acc) ? x : acc;
-      else return x > acc ? x : acc;
+      if constexpr (std::is_floating_point_v<A>)
+        return (x > acc || std::isnan(x)) && !std::isnan(acc) ? x : acc;
+      else
+        return x > acc ? x : acc;
     case Red::Min:
-      if constexpr (std::is_floating_point_v<A>) return (x < acc || std::isnan(x)) && !std::isnan(acc) ? x : acc;
-      else return x < acc ? x : acc;
-    case Red::Prod: return wrap_mul(acc, x);
+      if constexpr (std::is_floating_point_v<A>)
+        return (x < acc || std::isnan(x)) && !std::isnan(acc) ? x : acc;
+      else
+        return x < acc ? x : acc;
+    case Red::Prod:
+      return wrap_mul(acc, x);
     case Red::L1:
-      if constexpr (std::is_signed_v<A>) return wrap_add(acc, x < 0 ? A(0) - x : x);
-      else return wrap_add(acc, x);
+      if constexpr (std::is_signed_v<A>)
+        return wrap_add(acc, x < 0 ? A(0) - x : x);
+      else
+        return wrap_add(acc, x);
     case Red::L2:
-    case Red::SumSquare: return wrap_add(acc, wrap_mul(x, x));
+    case Red::SumSquare:
+      return wrap_add(acc, wrap_mul(x, x));
     case Red::LogSumExp:
-      if constexpr (std::is_floating_point_v<A>) return acc + std::exp(x - shift);
-      else return acc + static_cast<A>(std::exp(static_cast<double>(x - shift)));
-    default: return wrap_add(acc, x);
+      if constexpr (std::is_floating_point_v<A>)
+        return acc + std::exp(x - shift);
+      else
+        return acc + static_cast<A>(std::exp(static_cast<double>(x - shift)));
+    default:
+      return wrap_add(acc, x);
   }
 }
 
@@ -85,26 +104,41 @@ inline T red_final(Red op, acc_t<T> acc, int64_t count, acc_t<T> shift) {
   using A = acc_t<T>;
   switch (op) {
     case Red::Mean:
-      if constexpr (std::is_integral_v<A>) return count == 0 ? T(0) : convert<T>(A(acc / static_cast<A>(count)));
-      else return convert<T>(acc / static_cast<double>(count));
-    case Red::L2: return convert<T>(std::sqrt(static_cast<double>(acc)));
-    case Red::LogSum: return convert<T>(std::log(static_cast<double>(acc)));
-    default: return convert<T>(acc);
+      if constexpr (std::is_integral_v<A>)
+        return count == 0 ? T(0) : convert<T>(A(acc / static_cast<A>(count)));
+      else
+        return convert<T>(acc / static_cast<double>(count));
+    case Red::L2:
+      return convert<T>(std::sqrt(static_cast<double>(acc)));
+    case Red::LogSum:
+      return convert<T>(std::log(static_cast<double>(acc)));
+    default:
+      return convert<T>(acc);
   }
 }
 
 Red red_of(OpKind k) {
   switch (k) {
-    case OpKind::ReduceSum: return Red::Sum;
-    case OpKind::ReduceMean: return Red::Mean;
-    case OpKind::ReduceMax: return Red::Max;
-    case OpKind::ReduceMin: return Red::Min;
-    case OpKind::ReduceProd: return Red::Prod;
-    case OpKind::ReduceL1: return Red::L1;
-    case OpKind::ReduceL2: return Red::L2;
-    case OpKind::ReduceLogSum: return Red::LogSum;
-    case OpKind::ReduceLogSumExp: return Red::LogSumExp;
-    default: return Red::SumSquare;
+    case OpKind::ReduceSum:
+      return Red::Sum;
+    case OpKind::ReduceMean:
+      return Red::Mean;
+    case OpKind::ReduceMax:
+      return Red::Max;
+    case OpKind::ReduceMin:
+      return Red::Min;
+    case OpKind::ReduceProd:
+      return Red::Prod;
+    case OpKind::ReduceL1:
+      return Red::L1;
+    case OpKind::ReduceL2:
+      return Red::L2;
+    case OpKind::ReduceLogSum:
+      return Red::LogSum;
+    case OpKind::ReduceLogSumExp:
+      return Red::LogSumExp;
+    default:
+      return Red::SumSquare;
   }
 }
 
@@ -120,7 +154,8 @@ void reduce_block(Red op, const T* x, T* y, int64_t outer, int64_t R, int64_t in
     if (lse) {
       std::fill(shift.begin(), shift.end(), red_init<T>(Red::Max));
       for (int64_t r = 0; r < R; ++r)
-        for (int64_t j = 0; j < inner; ++j) shift[j] = red_step<T>(Red::Max, shift[j], xo[r * inner + j], A(0));
+        for (int64_t j = 0; j < inner; ++j)
+          shift[j] = red_step<T>(Red::Max, shift[j], xo[r * inner + j], A(0));
       for (A& s : shift)
         if constexpr (std::is_floating_point_v<A>)
           if (!std::isfinite(s)) s = 0;  // all -inf (or empty): log(0) = -inf; NaN stays NaN
@@ -132,11 +167,13 @@ void reduce_block(Red op, const T* x, T* y, int64_t outer, int64_t R, int64_t in
       acc[0] = a;
     } else {
       for (int64_t r = 0; r < R; ++r)
-        for (int64_t j = 0; j < inner; ++j) acc[j] = red_step<T>(op, acc[j], xo[r * inner + j], shift[j]);
+        for (int64_t j = 0; j < inner; ++j)
+          acc[j] = red_step<T>(op, acc[j], xo[r * inner + j], shift[j]);
     }
     for (int64_t j = 0; j < inner; ++j) {
       if (lse) {
-        y[o * inner + j] = convert<T>(std::log(static_cast<double>(acc[j])) + static_cast<double>(shift[j]));
+        y[o * inner + j] =
+            convert<T>(std::log(static_cast<double>(acc[j])) + static_cast<double>(shift[j]));
       } else {
         y[o * inner + j] = red_final<T>(op, acc[j], R, shift[j]);
       }
@@ -227,7 +264,8 @@ Status ref_arg(KernelCtx& ctx) {
   const Tensor& x = ctx.in(0);
   const int64_t rank = x.rank();
   int64_t axis = ctx.node.attr_int("axis", 0);
-  if (axis < -rank || axis >= rank) return ctx.fail("axis {} is out of range for rank {}", axis, rank);
+  if (axis < -rank || axis >= rank)
+    return ctx.fail("axis {} is out of range for rank {}", axis, rank);
   if (axis < 0) axis += rank;
   const bool last = ctx.node.attr_int("select_last_index", 0) != 0;
   int64_t outer = 1, inner = 1;
@@ -248,9 +286,12 @@ Status ref_arg(KernelCtx& ctx) {
           const C v = convert<C>(p[r * inner]);
           bool take;
           if constexpr (std::is_floating_point_v<C>) {
-            if (std::isnan(best)) take = last && std::isnan(v);
-            else if (std::isnan(v)) take = true;
-            else take = kMax ? (last ? v >= best : v > best) : (last ? v <= best : v < best);
+            if (std::isnan(best))
+              take = last && std::isnan(v);
+            else if (std::isnan(v))
+              take = true;
+            else
+              take = kMax ? (last ? v >= best : v > best) : (last ? v <= best : v < best);
           } else {
             take = kMax ? (last ? v >= best : v > best) : (last ? v <= best : v < best);
           }
@@ -267,17 +308,41 @@ Status ref_arg(KernelCtx& ctx) {
 
 }  // namespace
 
-Status ref_ReduceSum(KernelCtx& ctx) { return ref_reduce(ctx); }
-Status ref_ReduceMean(KernelCtx& ctx) { return ref_reduce(ctx); }
-Status ref_ReduceMax(KernelCtx& ctx) { return ref_reduce(ctx); }
-Status ref_ReduceMin(KernelCtx& ctx) { return ref_reduce(ctx); }
-Status ref_ReduceProd(KernelCtx& ctx) { return ref_reduce(ctx); }
-Status ref_ReduceL1(KernelCtx& ctx) { return ref_reduce(ctx); }
-Status ref_ReduceL2(KernelCtx& ctx) { return ref_reduce(ctx); }
-Status ref_ReduceLogSum(KernelCtx& ctx) { return ref_reduce(ctx); }
-Status ref_ReduceLogSumExp(KernelCtx& ctx) { return ref_reduce(ctx); }
-Status ref_ReduceSumSquare(KernelCtx& ctx) { return ref_reduce(ctx); }
-Status ref_ArgMax(KernelCtx& ctx) { return ref_arg<true>(ctx); }
-Status ref_ArgMin(KernelCtx& ctx) { return ref_arg<false>(ctx); }
+Status ref_ReduceSum(KernelCtx& ctx) {
+  return ref_reduce(ctx);
+}
+Status ref_ReduceMean(KernelCtx& ctx) {
+  return ref_reduce(ctx);
+}
+Status ref_ReduceMax(KernelCtx& ctx) {
+  return ref_reduce(ctx);
+}
+Status ref_ReduceMin(KernelCtx& ctx) {
+  return ref_reduce(ctx);
+}
+Status ref_ReduceProd(KernelCtx& ctx) {
+  return ref_reduce(ctx);
+}
+Status ref_ReduceL1(KernelCtx& ctx) {
+  return ref_reduce(ctx);
+}
+Status ref_ReduceL2(KernelCtx& ctx) {
+  return ref_reduce(ctx);
+}
+Status ref_ReduceLogSum(KernelCtx& ctx) {
+  return ref_reduce(ctx);
+}
+Status ref_ReduceLogSumExp(KernelCtx& ctx) {
+  return ref_reduce(ctx);
+}
+Status ref_ReduceSumSquare(KernelCtx& ctx) {
+  return ref_reduce(ctx);
+}
+Status ref_ArgMax(KernelCtx& ctx) {
+  return ref_arg<true>(ctx);
+}
+Status ref_ArgMin(KernelCtx& ctx) {
+  return ref_arg<false>(ctx);
+}
 
 }  // namespace condense

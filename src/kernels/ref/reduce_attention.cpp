@@ -11,7 +11,8 @@ namespace condense {
 namespace {
 
 // Element (b, h, s, e) of a 4-D (B, H, S, E) tensor, or of a 3-D (B, S, H*E) one.
-inline int64_t at4(bool three_d, int64_t H, int64_t S, int64_t E, int64_t b, int64_t h, int64_t s, int64_t e) {
+inline int64_t at4(bool three_d, int64_t H, int64_t S, int64_t E, int64_t b, int64_t h, int64_t s,
+                   int64_t e) {
   return three_d ? ((b * S + s) * H + h) * E + e : ((b * H + h) * S + s) * E + e;
 }
 
@@ -59,7 +60,8 @@ Status ref_Attention(KernelCtx& ctx) {
   } else {
     Hq = qt.dim(1), S = qt.dim(2), E = qt.dim(3), Hkv = kt.dim(1), L = kt.dim(2), Ev = vt.dim(3);
   }
-  if (Hkv <= 0 || Hq % Hkv) return ctx.fail("q heads {} are not a multiple of kv heads {}", Hq, Hkv);
+  if (Hkv <= 0 || Hq % Hkv)
+    return ctx.fail("q heads {} are not a multiple of kv heads {}", Hq, Hkv);
   const bool has_past = ctx.has_input(4) && ctx.has_input(5);
   const int64_t P = has_past ? ctx.in(4).dim(2) : 0;
   const int64_t T = P + L;
@@ -73,15 +75,18 @@ Status ref_Attention(KernelCtx& ctx) {
       for (int64_t h = 0; h < Hkv; ++h)
         for (int64_t t = 0; t < T; ++t) {
           for (int64_t e = 0; e < E; ++e)
-            pk[((b * Hkv + h) * T + t) * E + e] =
-                t < P ? past_k[((b * Hkv + h) * P + t) * E + e] : kin[at4(three, Hkv, L, E, b, h, t - P, e)];
+            pk[((b * Hkv + h) * T + t) * E + e] = t < P
+                                                      ? past_k[((b * Hkv + h) * P + t) * E + e]
+                                                      : kin[at4(three, Hkv, L, E, b, h, t - P, e)];
           for (int64_t e = 0; e < Ev; ++e)
             pv[((b * Hkv + h) * T + t) * Ev + e] =
-                t < P ? past_v[((b * Hkv + h) * P + t) * Ev + e] : vin[at4(three, Hkv, L, Ev, b, h, t - P, e)];
+                t < P ? past_v[((b * Hkv + h) * P + t) * Ev + e]
+                      : vin[at4(three, Hkv, L, Ev, b, h, t - P, e)];
         }
   }
   const float scale_attr = ctx.node.attr_float("scale", 0.0f);
-  const double scale = ctx.node.has_attr("scale") ? scale_attr : 1.0 / std::sqrt(static_cast<double>(E));
+  const double scale =
+      ctx.node.has_attr("scale") ? scale_attr : 1.0 / std::sqrt(static_cast<double>(E));
   const double sq = std::sqrt(scale);
   const double softcap = ctx.node.attr_float("softcap", 0.0f);
   const bool causal = ctx.node.attr_int("is_causal", 0) != 0;
@@ -105,7 +110,8 @@ Status ref_Attention(KernelCtx& ctx) {
   std::vector<int64_t> nonpad;
   if (ctx.has_input(6)) {
     nonpad = ctx.in(6).to_i64_vector();
-    if (static_cast<int64_t>(nonpad.size()) != B) return ctx.fail("nonpad_kv_seqlen must have {} elements", B);
+    if (static_cast<int64_t>(nonpad.size()) != B)
+      return ctx.fail("nonpad_kv_seqlen must have {} elements", B);
   }
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < Hq; ++h)
@@ -128,7 +134,8 @@ Status ref_Attention(KernelCtx& ctx) {
     for (int64_t t = 0; t < T; ++t) {
       double dot = 0;
       for (int64_t e = 0; e < E; ++e)
-        dot += (q[at4(three, Hq, S, E, b, h, s, e)] * sq) * (pk[((b * Hkv + hk) * T + t) * E + e] * sq);
+        dot += (q[at4(three, Hq, S, E, b, h, s, e)] * sq) *
+               (pk[((b * Hkv + hk) * T + t) * E + e] * sq);
       if (softcap > 0) dot = softcap * std::tanh(dot / softcap);
       if (mode <= 1 && !qk_out.empty()) qk_out[bhs * T + t] = dot;
       row[t] = dot + bias[bhs * T + t];
@@ -153,7 +160,8 @@ Status ref_Attention(KernelCtx& ctx) {
   CONDENSE_TRY(store_f64(ctx, ctx.out(0), y));
   if (ctx.outputs.size() > 1 && ctx.out(1).defined()) CONDENSE_TRY(store_f64(ctx, ctx.out(1), pk));
   if (ctx.outputs.size() > 2 && ctx.out(2).defined()) CONDENSE_TRY(store_f64(ctx, ctx.out(2), pv));
-  if (ctx.outputs.size() > 3 && ctx.out(3).defined()) CONDENSE_TRY(store_f64(ctx, ctx.out(3), qk_out));
+  if (ctx.outputs.size() > 3 && ctx.out(3).defined())
+    CONDENSE_TRY(store_f64(ctx, ctx.out(3), qk_out));
   return Status::ok();
 }
 
@@ -184,22 +192,27 @@ Status ref_RotaryEmbedding(KernelCtx& ctx) {
   if (ctx.has_input(3)) {
     pos = ctx.in(3).to_i64_vector();
     max_pos = ctx.in(1).dim(0);
-    if (static_cast<int64_t>(pos.size()) != B * S) return ctx.fail("position_ids must be ({}, {})", B, S);
+    if (static_cast<int64_t>(pos.size()) != B * S)
+      return ctx.fail("position_ids must be ({}, {})", B, S);
   }
-  if (static_cast<int64_t>(cs.size()) != static_cast<int64_t>(sn.size())) return ctx.fail("cache shapes differ");
+  if (static_cast<int64_t>(cs.size()) != static_cast<int64_t>(sn.size()))
+    return ctx.fail("cache shapes differ");
   std::vector<double> y = x;
   for (int64_t b = 0; b < B; ++b)
     for (int64_t s = 0; s < S; ++s) {
       int64_t crow = b * S + s;
       if (!pos.empty()) {
         crow = pos[b * S + s];
-        if (crow < 0 || crow >= max_pos) return ctx.fail("position id {} is out of range [0, {})", crow, max_pos);
+        if (crow < 0 || crow >= max_pos)
+          return ctx.fail("position id {} is out of range [0, {})", crow, max_pos);
       }
-      if ((crow + 1) * half > static_cast<int64_t>(cs.size())) return ctx.fail("caches are too small");
+      if ((crow + 1) * half > static_cast<int64_t>(cs.size()))
+        return ctx.fail("caches are too small");
       for (int64_t h = 0; h < H; ++h)
         for (int64_t i = 0; i < half; ++i) {
           const int64_t i1 = inter ? 2 * i : i, i2 = inter ? 2 * i + 1 : i + half;
-          const int64_t o1 = at4(three, H, S, E, b, h, s, i1), o2 = at4(three, H, S, E, b, h, s, i2);
+          const int64_t o1 = at4(three, H, S, E, b, h, s, i1),
+                        o2 = at4(three, H, S, E, b, h, s, i2);
           const double c = cs[crow * half + i], sv = sn[crow * half + i];
           y[o1] = c * x[o1] - sv * x[o2];
           y[o2] = sv * x[o1] + c * x[o2];

@@ -14,7 +14,8 @@ namespace condense {
 namespace {
 
 // logp: (N, C, D) log-probabilities in double.
-Status nll_from_logp(KernelCtx& ctx, const std::vector<double>& logp, int64_t N, int64_t C, int64_t D) {
+Status nll_from_logp(KernelCtx& ctx, const std::vector<double>& logp, int64_t N, int64_t C,
+                     int64_t D) {
   const Tensor& labels = ctx.in(1);
   const bool weighted = ctx.has_input(2);
   const Tensor* w = weighted ? &ctx.in(2) : nullptr;
@@ -95,7 +96,8 @@ Status ref_SoftmaxCrossEntropyLoss(KernelCtx& ctx) {
       double s = 0;
       for (int64_t c = 0; c < C; ++c) s += std::exp(x.get_f64((n * C + c) * D + d) - m);
       const double lse = m + std::log(s);
-      for (int64_t c = 0; c < C; ++c) logp[(n * C + c) * D + d] = x.get_f64((n * C + c) * D + d) - lse;
+      for (int64_t c = 0; c < C; ++c)
+        logp[(n * C + c) * D + d] = x.get_f64((n * C + c) * D + d) - lse;
     }
   if (ctx.outputs.size() > 1 && ctx.out(1).defined()) {
     Tensor& lp = ctx.out(1);

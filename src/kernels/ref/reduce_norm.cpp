@@ -14,8 +14,9 @@ namespace {
 // `t` (broadcastable to `shape`) expanded to numel(shape) doubles.
 std::vector<double> expand_to(const Tensor& t, const Shape& shape) {
   std::vector<double> out(shape_numel(shape));
-  for_each_broadcast<1>(shape, {&t.shape()},
-                        [&](int64_t i, const std::array<int64_t, 1>& o) { out[i] = t.get_f64(o[0]); });
+  for_each_broadcast<1>(shape, {&t.shape()}, [&](int64_t i, const std::array<int64_t, 1>& o) {
+    out[i] = t.get_f64(o[0]);
+  });
   return out;
 }
 
@@ -52,7 +53,8 @@ Status ref_LayerNormalization(KernelCtx& ctx) {
   const Shape norm(x.shape().begin() + axis, x.shape().end());
   const int64_t n = shape_numel(norm);
   const std::vector<double> scale = expand_to(ctx.in(1), norm);
-  const std::vector<double> bias = ctx.has_input(2) ? expand_to(ctx.in(2), norm) : std::vector<double>(n, 0.0);
+  const std::vector<double> bias =
+      ctx.has_input(2) ? expand_to(ctx.in(2), norm) : std::vector<double>(n, 0.0);
   std::vector<double> mean(rows), inv(rows);
   Status st = visit_dtype(x.dtype(), [&]<typename T>() -> Status {
     if constexpr (!std::is_floating_point_v<compute_t<T>>) {
@@ -121,7 +123,8 @@ Status ref_GroupNormalization(KernelCtx& ctx) {
         for (int64_t i = 0; i < block; ++i) s += convert<double>(xb[i]);
         const double m = block ? s / static_cast<double>(block) : 0.0;
         double v = 0;
-        for (int64_t i = 0; i < block; ++i) v += (convert<double>(xb[i]) - m) * (convert<double>(xb[i]) - m);
+        for (int64_t i = 0; i < block; ++i)
+          v += (convert<double>(xb[i]) - m) * (convert<double>(xb[i]) - m);
         const double is = 1.0 / std::sqrt((block ? v / static_cast<double>(block) : 0.0) + eps);
         const int64_t c0 = (ng % g) * cpg;
         for (int64_t i = 0; i < block; ++i) {
@@ -156,7 +159,8 @@ Status ref_RMSNormalization(KernelCtx& ctx) {
         double s = 0;
         for (int64_t i = 0; i < n; ++i) s += convert<double>(xr[i]) * convert<double>(xr[i]);
         const double is = 1.0 / std::sqrt((n ? s / static_cast<double>(n) : 0.0) + eps);
-        for (int64_t i = 0; i < n; ++i) py[r * n + i] = convert<T>(convert<double>(xr[i]) * is * scale[i]);
+        for (int64_t i = 0; i < n; ++i)
+          py[r * n + i] = convert<T>(convert<double>(xr[i]) * is * scale[i]);
       }
       return Status::ok();
     }

@@ -16,7 +16,8 @@ template <typename C>
 C wrapping(C a, C b, bool mul) {
   if constexpr (std::is_integral_v<C>) {
     using U = std::make_unsigned_t<C>;
-    return static_cast<C>(mul ? static_cast<U>(a) * static_cast<U>(b) : static_cast<U>(a) + static_cast<U>(b));
+    return static_cast<C>(mul ? static_cast<U>(a) * static_cast<U>(b)
+                              : static_cast<U>(a) + static_cast<U>(b));
   } else {
     return mul ? a * b : a + b;
   }
@@ -69,8 +70,12 @@ Status ref_cumulative(KernelCtx& ctx, bool mul) {
 
 }  // namespace
 
-Status ref_CumSum(KernelCtx& ctx) { return ref_cumulative(ctx, false); }
-Status ref_CumProd(KernelCtx& ctx) { return ref_cumulative(ctx, true); }
+Status ref_CumSum(KernelCtx& ctx) {
+  return ref_cumulative(ctx, false);
+}
+Status ref_CumProd(KernelCtx& ctx) {
+  return ref_cumulative(ctx, true);
+}
 
 // TopK: the k largest (or smallest) along `axis`, sorted; equal values keep the lower index first.
 // NaN ranks above every number (as the largest value), so the comparison stays a strict weak order.
@@ -149,7 +154,8 @@ Status ref_Einsum(KernelCtx& ctx) {
   for (int l = 0; l < plan.num_labels; ++l) {
     if (in_out[l]) continue;
     bool used = false;
-    for (const auto& ls : plan.operand_labels) used = used || std::find(ls.begin(), ls.end(), l) != ls.end();
+    for (const auto& ls : plan.operand_labels)
+      used = used || std::find(ls.begin(), ls.end(), l) != ls.end();
     if (used) red_labels.push_back(l);
   }
   // stride[k][l]: element stride of label l in operand k.

@@ -33,7 +33,8 @@ void softmax_row(Sm kind, const T* x, T* y, int64_t n, int64_t step) {
   for (int64_t r = 0; r < n; ++r) sum += std::exp(convert<C>(x[r * step]) - m);
   if (kind == Sm::Softmax) {
     const C inv = C(1) / sum;
-    for (int64_t r = 0; r < n; ++r) y[r * step] = convert<T>(std::exp(convert<C>(x[r * step]) - m) * inv);
+    for (int64_t r = 0; r < n; ++r)
+      y[r * step] = convert<T>(std::exp(convert<C>(x[r * step]) - m) * inv);
   } else {
     const C lse = m + std::log(sum);
     for (int64_t r = 0; r < n; ++r) y[r * step] = convert<T>(convert<C>(x[r * step]) - lse);
@@ -72,7 +73,8 @@ Status ref_softmax(KernelCtx& ctx, Sm kind) {
   if (rank == 0) {  // a scalar is a row of one element
     axis = 0;
   } else {
-    if (axis < -rank || axis >= rank) return ctx.fail("axis {} is out of range for rank {}", axis, rank);
+    if (axis < -rank || axis >= rank)
+      return ctx.fail("axis {} is out of range for rank {}", axis, rank);
     if (axis < 0) axis += rank;
   }
   int64_t outer = 1, inner = 1;
@@ -103,8 +105,14 @@ Status ref_softmax(KernelCtx& ctx, Sm kind) {
 
 }  // namespace
 
-Status ref_Softmax(KernelCtx& ctx) { return ref_softmax(ctx, Sm::Softmax); }
-Status ref_LogSoftmax(KernelCtx& ctx) { return ref_softmax(ctx, Sm::LogSoftmax); }
-Status ref_Hardmax(KernelCtx& ctx) { return ref_softmax(ctx, Sm::Hardmax); }
+Status ref_Softmax(KernelCtx& ctx) {
+  return ref_softmax(ctx, Sm::Softmax);
+}
+Status ref_LogSoftmax(KernelCtx& ctx) {
+  return ref_softmax(ctx, Sm::LogSoftmax);
+}
+Status ref_Hardmax(KernelCtx& ctx) {
+  return ref_softmax(ctx, Sm::Hardmax);
+}
 
 }  // namespace condense
