@@ -66,8 +66,8 @@ Status loss_dims(KernelCtx& ctx, int64_t& N, int64_t& C, int64_t& D) {
   const Tensor& x = ctx.in(0);
   if (x.rank() < 2) return ctx.fail("input must have rank >= 2");
   N = x.dim(0), C = x.dim(1);
-  D = (N && C) ? x.numel() / (N * C) : 1;
-  for (int64_t k = 2; k < x.rank() && (N == 0 || C == 0); ++k) D *= x.dim(k);
+  D = 1;
+  for (int64_t k = 2; k < x.rank(); ++k) D *= x.dim(k);
   if (ctx.in(1).numel() != N * D) return ctx.fail("labels must have N*D = {} elements", N * D);
   return Status::ok();
 }

@@ -102,7 +102,8 @@ Status ref_GroupNormalization(KernelCtx& ctx) {
   if (ctx.in(1).numel() != want || ctx.in(2).numel() != want)
     return ctx.fail("scale and bias must have {} elements", want);
   const double eps = ctx.node.attr_float("epsilon", 1e-5f);
-  const int64_t spatial = C ? x.numel() / (N * C) : 0;
+  int64_t spatial = 1;
+  for (int64_t d = 2; d < x.rank(); ++d) spatial *= x.dim(d);
   const int64_t cpg = C / g, block = cpg * spatial;
   std::vector<double> scale(C), bias(C);
   for (int64_t c = 0; c < C; ++c) {
