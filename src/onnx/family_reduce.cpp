@@ -41,6 +41,7 @@ Status upgrade_softmax(UpgradeCtx& u) {
   ir::Value* y = n.output(0);
   if (!x || !y) return Status::error("missing input or output");
   n.attrs["axis"] = ir::Attribute::of_int(-1);
+  if (axis == -1) return Status::ok();  // the last dim whatever the rank: same meaning
   bool static_shape = x->has_shape;
   if (x->has_shape) {
     const int64_t rank = static_cast<int64_t>(x->dims.size());

@@ -99,6 +99,22 @@ inline acc_t<T> red_step(Red op, acc_t<T> acc, T raw, acc_t<T> shift) {
   }
 }
 
+// double -> T; for integer T a NaN becomes 0 and out-of-range values saturate (a plain cast
+// would be undefined, e.g. ReduceLogSum of an all-zero integer row is log(0) = -inf).
+template <typename T>
+T from_double(double v) {
+  if constexpr (std::is_integral_v<T>) {
+    if (std::isnan(v)) return T(0);
+    if (v <= static_cast<double>(std::numeric_limits<T>::lowest()))
+      return std::numeric_limits<T>::lowest();
+    if (v >= static_cast<double>(std::numeric_limits<T>::max()))
+      return std::numeric_limits<T>::max();
+    return static_cast<T>(v);
+  } else {
+    return convert<T>(v);
+  }
+}
+
 template <typename T>
 inline T red_final(Red op, acc_t<T> acc, int64_t count, acc_t<T> shift) {
   using A = acc_t<T>;
@@ -109,9 +125,9 @@ inline T red_final(Red op, acc_t<T> acc, int64_t count, acc_t<T> shift) {
       else
         return convert<T>(acc / static_cast<double>(count));
     case Red::L2:
-      return convert<T>(std::sqrt(static_cast<double>(acc)));
+      return from_double<T>(std::sqrt(static_cast<double>(acc)));
     case Red::LogSum:
-      return convert<T>(std::log(static_cast<double>(acc)));
+      return from_double<T>(std::log(static_cast<double>(acc)));
     default:
       return convert<T>(acc);
   }
@@ -147,6 +163,24 @@ template <typename T>
 void reduce_block(Red op, const T* x, T* y, int64_t outer, int64_t R, int64_t inner) {
   using A = acc_t<T>;
   const bool lse = op == Red::LogSumExp;
+  if (inner == 1) {  // contiguous rows (e.g. the last axis): no per-row buffers
+#pragma omp parallel for if (outer * R > 32768)
+    for (int64_t o = 0; o < outer; ++o) {
+      const T* xo = x + o * R;
+      A shift = A(0);
+      if (lse) {
+        shift = red_init<T>(Red::Max);
+        for (int64_t r = 0; r < R; ++r) shift = red_step<T>(Red::Max, shift, xo[r], A(0));
+        if constexpr (std::is_floating_point_v<A>)
+          if (!std::isfinite(shift)) shift = 0;
+      }
+      A a = red_init<T>(op);
+      for (int64_t r = 0; r < R; ++r) a = red_step<T>(op, a, xo[r], shift);
+      y[o] = lse ? convert<T>(std::log(static_cast<double>(a)) + static_cast<double>(shift))
+                 : red_final<T>(op, a, R, shift);
+    }
+    return;
+  }
 #pragma omp parallel for if (outer * R * inner > 32768)
   for (int64_t o = 0; o < outer; ++o) {
     std::vector<A> acc(inner), shift(inner, A(0));
@@ -161,15 +195,9 @@ void reduce_block(Red op, const T* x, T* y, int64_t outer, int64_t R, int64_t in
           if (!std::isfinite(s)) s = 0;  // all -inf (or empty): log(0) = -inf; NaN stays NaN
     }
     std::fill(acc.begin(), acc.end(), red_init<T>(op));
-    if (inner == 1) {
-      A a = acc[0];
-      for (int64_t r = 0; r < R; ++r) a = red_step<T>(op, a, xo[r], shift[0]);
-      acc[0] = a;
-    } else {
-      for (int64_t r = 0; r < R; ++r)
-        for (int64_t j = 0; j < inner; ++j)
-          acc[j] = red_step<T>(op, acc[j], xo[r * inner + j], shift[j]);
-    }
+    for (int64_t r = 0; r < R; ++r)
+      for (int64_t j = 0; j < inner; ++j)
+        acc[j] = red_step<T>(op, acc[j], xo[r * inner + j], shift[j]);
     for (int64_t j = 0; j < inner; ++j) {
       if (lse) {
         y[o * inner + j] =
