@@ -208,8 +208,8 @@ Result<ir::Graph> import_bytes(std::string_view bytes, const std::string& base_d
   }
   if (model.opset_import_size() == 0) ctx.opsets[""] = 1;  // IR < 3 models: opset 1
   int64_t opset = ctx.opsets[""];
-  if (opset < 7 || opset > 25)
-    return Status::errorf("ai.onnx opset {} is not supported (condense imports opsets 7 to 25)", opset);
+  if (opset < 7 || opset > 26)
+    return Status::errorf("ai.onnx opset {} is not supported (condense imports opsets 7 to 26)", opset);
   auto g = import_graph(model.graph(), ctx, false);
   if (!g) return g.status();
   g->producer_name = model.producer_name();
