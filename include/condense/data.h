@@ -4,9 +4,8 @@
 // Every reader reports corrupt or truncated input as a Status naming the file; none crashes.
 //
 //   // CIFAR-10 JPEG test set: members test/<class>/NNNN.jpg, classes sorted = labels 0..9.
-//   auto ds = condense::data::open_image_folder("cifar10-test-jpeg.tar.gz",
-//                                                {.preprocess =
-//                                                condense::data::Preprocess::imagenet()});
+//   condense::data::ImageFolderOptions opts;   // ImageNet normalization by default
+//   auto ds = condense::data::open_image_folder("cifar10-test-jpeg.tar.gz", opts);
 //   if (!ds) return fail(ds.status());
 //   for (int64_t i = 0; i < (*ds)->size(); i += 100) {
 //     auto b = (*ds)->batch(i, 100);   // b->x: f32 (100, 3, 32, 32), b->labels: 100 class indices

@@ -112,6 +112,14 @@ Result<Image> decode_png(std::string_view bytes) {
     png_image_free(&image);
     return Status::errorf("corrupt or truncated PNG: {}", msg);
   }
+  // libpng stops once the image data is read, so a file cut inside or before its IEND chunk
+  // would decode; a missing end chunk still means an incomplete file.
+  std::string_view tail = bytes.substr(bytes.size() >= 64 ? bytes.size() - 64 : 0);
+  size_t iend = tail.rfind("IEND");
+  if (iend == std::string_view::npos || iend < 4 || iend + 8 > tail.size()) {
+    png_image_free(&image);
+    return Status::error("corrupt or truncated PNG: the IEND end chunk is missing");
+  }
   int64_t w = image.width, h = image.height;
   if (w <= 0 || h <= 0 || w * h > kMaxPixels) {
     png_image_free(&image);
