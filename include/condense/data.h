@@ -125,8 +125,8 @@ struct ImageFolderOptions {
 
 // `<root>/<class>/<image>.{jpg,jpeg,png}`, from a directory or from a .tar/.tar.gz archive. Class
 // folder names sorted (byte order) give the labels 0..K-1; samples are sorted by class, then file
-// name. Images must all have the same size. Other files are ignored; a folder with no image is an
-// error.
+// name. Images must all have the same size. Other files and hidden entries are ignored; no image
+// at all, or (for a directory) a class folder without images, is an error.
 Result<std::unique_ptr<Dataset>> open_image_folder(const std::string& path,
                                                    const ImageFolderOptions& options = {});
 

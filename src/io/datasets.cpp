@@ -120,6 +120,7 @@ Status collect_from_directory(const fs::path& root, std::vector<Found>& found) {
     std::string cls_name = cls->path().filename().string();
     if (!cls->is_directory() || cls_name.empty() || cls_name[0] == '.') continue;
     std::error_code ec2;
+    size_t before = found.size();
     for (fs::directory_iterator f(cls->path(), ec2), end2; !ec2 && f != end2; f.increment(ec2)) {
       std::string name = f->path().filename().string();
       if (!f->is_regular_file() || name[0] == '.' || !is_image_name(name)) continue;
@@ -127,6 +128,11 @@ Status collect_from_directory(const fs::path& root, std::vector<Found>& found) {
       found.push_back({cls_name, f->path().string(), std::move(bytes)});
     }
     if (ec2) return Status::errorf("cannot list '{}': {}", cls->path().string(), ec2.message());
+    // Labels come from the sorted class folders: silently dropping an empty one would shift the
+    // labels of every class after it.
+    if (found.size() == before)
+      return Status::errorf("class folder '{}' holds no images (.jpg, .jpeg, .png)",
+                            cls->path().string());
   }
   if (ec) return Status::errorf("cannot list '{}': {}", root.string(), ec.message());
   return Status::ok();

@@ -194,6 +194,16 @@ TEST(IoImageFolder, ErrorsNameTheCulprit) {
       data::open_image_folder(dir.path.string(), folder_options(data::Preprocess::raw(), "nope"));
   EXPECT_FALSE(empty_dir);
 
+  // An empty class folder would shift the labels of the classes after it.
+  TempDir classes;
+  classes.write("a/1.png", encode_png(2, 2, pattern(2, 2)));
+  std::filesystem::create_directories(classes.path / "b");
+  classes.write("c/1.png", encode_png(2, 2, pattern(2, 2)));
+  auto empty_class = data::open_image_folder(classes.path.string());
+  ASSERT_FALSE(empty_class);
+  EXPECT_NE(empty_class.status().message().find("holds no images"), std::string::npos)
+      << empty_class.status().message();
+
   // Truncated archive.
   std::string gz = gzip(tar_member("s/a/1.png", encode_png(4, 4, pattern(4, 4))) + tar_end());
   EXPECT_FALSE(data::open_image_folder(dir.write("cut.tar.gz", gz.substr(0, gz.size() / 2))));
