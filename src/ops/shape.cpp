@@ -131,14 +131,18 @@ Status infer_Unsqueeze(InferCtx& ctx) {
 }
 
 // Dropout(data, ratio?, training_mode?) -> (output, mask?). Inference only: output is the input
-// (a view) and mask is all true.
+// (a view) and mask is all true. Training mode is refused unless ratio is 0 (then it is the
+// identity too).
 Status infer_Dropout(InferCtx& ctx) {
   CONDENSE_TRY(check_dtype(ctx, 2, {DType::Bool}));
   if (ctx.has_input(2)) {
     const Tensor* mode = ctx.in(2).value;
     if (!mode) return ctx.fail("training_mode must be a constant (only inference is supported)");
     if (mode->numel() != 1) return ctx.fail("training_mode must be a scalar, got {}", shape_str(mode->shape()));
-    if (mode->get_i64(0) != 0)
+    // Training with ratio 0 keeps everything (scale 1, mask all true): the same as inference.
+    const Tensor* ratio = ctx.has_input(1) ? ctx.in(1).value : nullptr;
+    const bool zero_ratio = ratio && ratio->numel() == 1 && ratio->get_f64(0) == 0.0;
+    if (mode->get_i64(0) != 0 && !zero_ratio)
       return ctx.fail("training_mode = true is not supported: the runtime runs inference only");
   }
   const TensorInfo& x = ctx.in(0);
