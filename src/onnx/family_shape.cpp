@@ -1,7 +1,7 @@
 // ONNX opset hooks for the shape family (see onnx/hooks.h).
-#include "onnx/hooks.h"
-
 #include <algorithm>
+
+#include "onnx/hooks.h"
 
 namespace condense::onnx_internal {
 
@@ -56,7 +56,9 @@ Status downgrade_split(DowngradeCtx& d) {
   if (d.opset >= 18 || !d.node.has_attr("num_outputs")) {
     if (d.opset < 13 && d.node.input(1)) {
       const Tensor* s = d.const_input(1);
-      if (!s) return Status::error("split sizes must be constant to be written as an attribute below opset 13");
+      if (!s)
+        return Status::error(
+            "split sizes must be constant to be written as an attribute below opset 13");
       set_ints_attr(d.proto, "split", s->to_i64_vector());
       d.drop_input(1);
     }
@@ -69,7 +71,8 @@ Status downgrade_split(DowngradeCtx& d) {
   const int64_t r = static_cast<int64_t>(dims->size());
   int64_t axis = d.node.attr_int("axis", 0);
   if (axis < 0) axis += r;
-  if (axis < 0 || axis >= r) return Status::errorf("axis {} is out of range for rank {}", d.node.attr_int("axis", 0), r);
+  if (axis < 0 || axis >= r)
+    return Status::errorf("axis {} is out of range for rank {}", d.node.attr_int("axis", 0), r);
   const int64_t dim = (*dims)[axis], n = d.node.attr_int("num_outputs", 1);
   const int64_t chunk = (dim + n - 1) / n;
   std::vector<int64_t> sizes;
@@ -113,14 +116,16 @@ Status downgrade_pad(DowngradeCtx& d) {
   const Tensor* pads = d.const_input(1);
   auto dims = static_dims(d.node, 0);
   if (!axes || !pads || !dims)
-    return Status::error("Pad's axes input needs opset 18 unless axes, pads and the input rank are static");
+    return Status::error(
+        "Pad's axes input needs opset 18 unless axes, pads and the input rank are static");
   const int64_t r = static_cast<int64_t>(dims->size()), n = axes->numel();
   if (pads->numel() != 2 * n) return Status::error("pads and axes lengths disagree");
   std::vector<int64_t> full(2 * r, 0);
   for (int64_t i = 0; i < n; ++i) {
     int64_t a = axes->get_i64(i);
     if (a < 0) a += r;
-    if (a < 0 || a >= r) return Status::errorf("axis {} is out of range for rank {}", axes->get_i64(i), r);
+    if (a < 0 || a >= r)
+      return Status::errorf("axis {} is out of range for rank {}", axes->get_i64(i), r);
     full[a] = pads->get_i64(i);
     full[a + r] = pads->get_i64(i + n);
   }
@@ -142,7 +147,8 @@ Status downgrade_scatter_reduction(DowngradeCtx& d) {
     return Status::ok();
   }
   if (d.opset < 16) return Status::errorf("reduction '{}' needs opset 16", r);
-  if ((r == "max" || r == "min") && d.opset < 18) return Status::errorf("reduction '{}' needs opset 18", r);
+  if ((r == "max" || r == "min") && d.opset < 18)
+    return Status::errorf("reduction '{}' needs opset 18", r);
   return Status::ok();
 }
 

@@ -35,7 +35,8 @@ Status infer_Reshape(InferCtx& ctx) {
   for (int64_t i = 0; i < spec->numel(); ++i) {
     int64_t d = spec->data<int64_t>()[i];
     if (d == -1) {
-      if (infer_at >= 0) return ctx.fail("shape {} has more than one -1", shape_str(spec->to_i64_vector()));
+      if (infer_at >= 0)
+        return ctx.fail("shape {} has more than one -1", shape_str(spec->to_i64_vector()));
       infer_at = i;
       continue;
     }
@@ -44,7 +45,8 @@ Status infer_Reshape(InferCtx& ctx) {
         return ctx.fail("shape has 0 at index {} but the input has rank {}", i, data.shape.size());
       d = data.shape[i];
     }
-    if (d < 0) return ctx.fail("shape {} has invalid dimension {}", shape_str(spec->to_i64_vector()), d);
+    if (d < 0)
+      return ctx.fail("shape {} has invalid dimension {}", shape_str(spec->to_i64_vector()), d);
     out[i] = d;
     known *= d;
   }
@@ -95,7 +97,8 @@ Status infer_Squeeze(InferCtx& ctx) {
     if (!axes) return ctx.fail("{}", axes.status().message());
     for (int64_t a : *axes) {
       if (x.shape[a] != 1)
-        return ctx.fail("cannot squeeze axis {} of size {} (shape {})", a, x.shape[a], shape_str(x.shape));
+        return ctx.fail("cannot squeeze axis {} of size {} (shape {})", a, x.shape[a],
+                        shape_str(x.shape));
       drop[a] = true;
     }
   } else {
@@ -117,7 +120,8 @@ Status infer_Unsqueeze(InferCtx& ctx) {
     return Status::ok();
   }
   const Tensor& axes_t = *ctx.in(1).value;
-  if (axes_t.rank() > 1) return ctx.fail("axes must be a scalar or 1-D, got {}", shape_str(axes_t.shape()));
+  if (axes_t.rank() > 1)
+    return ctx.fail("axes must be a scalar or 1-D, got {}", shape_str(axes_t.shape()));
   const int64_t out_rank = static_cast<int64_t>(x.shape.size()) + axes_t.numel();
   auto axes = shape_ops::normalize_axes(axes_t.to_i64_vector(), out_rank);
   if (!axes) return ctx.fail("{}", axes.status().message());
@@ -138,7 +142,8 @@ Status infer_Dropout(InferCtx& ctx) {
   if (ctx.has_input(2)) {
     const Tensor* mode = ctx.in(2).value;
     if (!mode) return ctx.fail("training_mode must be a constant (only inference is supported)");
-    if (mode->numel() != 1) return ctx.fail("training_mode must be a scalar, got {}", shape_str(mode->shape()));
+    if (mode->numel() != 1)
+      return ctx.fail("training_mode must be a scalar, got {}", shape_str(mode->shape()));
     // Training with ratio 0 keeps everything (scale 1, mask all true): the same as inference.
     const Tensor* ratio = ctx.has_input(1) ? ctx.in(1).value : nullptr;
     const bool zero_ratio = ratio && ratio->numel() == 1 && ratio->get_f64(0) == 0.0;
@@ -150,8 +155,10 @@ Status infer_Dropout(InferCtx& ctx) {
   ctx.outputs[0].value = nullptr;
   ctx.outputs[0].allocate = false;
   if (ctx.outputs.size() > 1) {
-    if (x.shape_known) ctx.set_out(1, DType::Bool, x.shape);
-    else ctx.set_out_unknown(1, DType::Bool);
+    if (x.shape_known)
+      ctx.set_out(1, DType::Bool, x.shape);
+    else
+      ctx.set_out_unknown(1, DType::Bool);
   }
   return Status::ok();
 }
@@ -169,7 +176,8 @@ Status infer_Transpose(InferCtx& ctx) {
   if (!ctx.node.has_attr("perm"))
     for (int64_t i = r - 1; i >= 0; --i) perm.push_back(i);
   if (static_cast<int64_t>(perm.size()) != r)
-    return ctx.fail("perm {} has {} entries, the input has rank {}", shape_str(perm), perm.size(), r);
+    return ctx.fail("perm {} has {} entries, the input has rank {}", shape_str(perm), perm.size(),
+                    r);
   std::vector<bool> seen(r, false);
   Shape out(r);
   for (int64_t i = 0; i < r; ++i) {
@@ -205,8 +213,9 @@ Status infer_Concat(InferCtx& ctx) {
     bool ok = static_cast<int64_t>(s.size()) == r;
     for (int64_t d = 0; ok && d < r; ++d) ok = d == *axis || s[d] == first[d];
     if (!ok)
-      return ctx.fail("input {} has shape {}, incompatible with input 0's {} for concatenation on axis {}",
-                      i, shape_str(s), shape_str(first), *axis);
+      return ctx.fail(
+          "input {} has shape {}, incompatible with input 0's {} for concatenation on axis {}", i,
+          shape_str(s), shape_str(first), *axis);
     out[*axis] += s[*axis];
   }
   ctx.set_out(0, ctx.in(0).dtype, std::move(out));
@@ -226,8 +235,11 @@ Status infer_Split(InferCtx& ctx) {
     return Status::ok();
   }
   auto axis = normalize_axis(ctx.node.attr_int("axis", 0), static_cast<int64_t>(x.shape.size()));
-  if (!axis || x.shape.empty()) return ctx.fail("axis {} is out of range for shape {}", ctx.node.attr_int("axis", 0), shape_str(x.shape));
-  auto sizes = shape_ops::split_sizes(ctx.node, x.shape[*axis], has_split ? ctx.in(1).value : nullptr, nout);
+  if (!axis || x.shape.empty())
+    return ctx.fail("axis {} is out of range for shape {}", ctx.node.attr_int("axis", 0),
+                    shape_str(x.shape));
+  auto sizes =
+      shape_ops::split_sizes(ctx.node, x.shape[*axis], has_split ? ctx.in(1).value : nullptr, nout);
   if (!sizes) return ctx.fail("{}", sizes.status().message());
   for (int64_t i = 0; i < nout; ++i) {
     Shape s = x.shape;
@@ -364,7 +376,8 @@ Status infer_DepthToSpace(InferCtx& ctx) {
     ctx.set_out_unknown(0, x.dtype);
     return Status::ok();
   }
-  if (x.shape.size() != 4) return ctx.fail("input must be 4-D (N, C, H, W), got {}", shape_str(x.shape));
+  if (x.shape.size() != 4)
+    return ctx.fail("input must be 4-D (N, C, H, W), got {}", shape_str(x.shape));
   if (x.shape[1] % (b * b) != 0)
     return ctx.fail("channels {} are not divisible by blocksize^2 = {}", x.shape[1], b * b);
   ctx.set_out(0, x.dtype, {x.shape[0], x.shape[1] / (b * b), x.shape[2] * b, x.shape[3] * b});
@@ -381,9 +394,11 @@ Status infer_SpaceToDepth(InferCtx& ctx) {
     ctx.set_out_unknown(0, x.dtype);
     return Status::ok();
   }
-  if (x.shape.size() != 4) return ctx.fail("input must be 4-D (N, C, H, W), got {}", shape_str(x.shape));
+  if (x.shape.size() != 4)
+    return ctx.fail("input must be 4-D (N, C, H, W), got {}", shape_str(x.shape));
   if (x.shape[2] % b != 0 || x.shape[3] % b != 0)
-    return ctx.fail("spatial dims {}x{} are not divisible by blocksize {}", x.shape[2], x.shape[3], b);
+    return ctx.fail("spatial dims {}x{} are not divisible by blocksize {}", x.shape[2], x.shape[3],
+                    b);
   ctx.set_out(0, x.dtype, {x.shape[0], x.shape[1] * b * b, x.shape[2] / b, x.shape[3] / b});
   return Status::ok();
 }
@@ -397,10 +412,12 @@ Status infer_ReverseSequence(InferCtx& ctx) {
   if (!((ba == 0 && ta == 1) || (ba == 1 && ta == 0)))
     return ctx.fail("batch_axis = {} and time_axis = {} must be 0 and 1 in some order", ba, ta);
   if (x.shape_known) {
-    if (x.shape.size() < 2) return ctx.fail("input must have rank >= 2, got {}", shape_str(x.shape));
+    if (x.shape.size() < 2)
+      return ctx.fail("input must have rank >= 2, got {}", shape_str(x.shape));
     const TensorInfo& lens = ctx.in(1);
     if (lens.shape_known && (lens.shape.size() != 1 || lens.shape[0] != x.shape[ba]))
-      return ctx.fail("sequence_lens {} must be 1-D of the batch size {}", shape_str(lens.shape), x.shape[ba]);
+      return ctx.fail("sequence_lens {} must be 1-D of the batch size {}", shape_str(lens.shape),
+                      x.shape[ba]);
   }
   ctx.outputs[0] = x;
   ctx.outputs[0].value = nullptr;
@@ -413,7 +430,8 @@ Status infer_Trilu(InferCtx& ctx) {
   CONDENSE_TRY(check_byte_dtype(ctx, 0));
   CONDENSE_TRY(check_dtype(ctx, 1, {DType::I64}));
   const TensorInfo& x = ctx.in(0);
-  if (x.shape_known && x.shape.size() < 2) return ctx.fail("input must have rank >= 2, got {}", shape_str(x.shape));
+  if (x.shape_known && x.shape.size() < 2)
+    return ctx.fail("input must have rank >= 2, got {}", shape_str(x.shape));
   if (ctx.has_input(1) && ctx.in(1).shape_known && shape_numel(ctx.in(1).shape) != 1)
     return ctx.fail("k must be a scalar, got shape {}", shape_str(ctx.in(1).shape));
   ctx.outputs[0] = x;

@@ -8,8 +8,9 @@ Status check_byte_dtype(const InferCtx& ctx, size_t input) {
   if (!ctx.has_input(input)) return Status::ok();
   DType t = ctx.in(input).dtype;
   if (dtype_bits(t) % 8 != 0)
-    return ctx.fail("input {} has packed dtype {}, which this op does not support (unpack it first)",
-                    input, dtype_name(t));
+    return ctx.fail(
+        "input {} has packed dtype {}, which this op does not support (unpack it first)", input,
+        dtype_name(t));
   return Status::ok();
 }
 
@@ -31,7 +32,8 @@ Result<std::vector<int64_t>> split_sizes(const ir::Node& node, int64_t dim, cons
                                          int64_t nout) {
   std::vector<int64_t> sizes;
   if (split) {
-    if (node.has_attr("num_outputs")) return Status::error("give either the split input or num_outputs, not both");
+    if (node.has_attr("num_outputs"))
+      return Status::error("give either the split input or num_outputs, not both");
     sizes = split->to_i64_vector();
     int64_t sum = 0;
     for (int64_t s : sizes) {
@@ -39,8 +41,11 @@ Result<std::vector<int64_t>> split_sizes(const ir::Node& node, int64_t dim, cons
       sum += s;
     }
     if (static_cast<int64_t>(sizes.size()) != nout)
-      return Status::errorf("split {} has {} sizes but the node has {} outputs", shape_str(sizes), sizes.size(), nout);
-    if (sum != dim) return Status::errorf("split {} sums to {}, the axis has size {}", shape_str(sizes), sum, dim);
+      return Status::errorf("split {} has {} sizes but the node has {} outputs", shape_str(sizes),
+                            sizes.size(), nout);
+    if (sum != dim)
+      return Status::errorf("split {} sums to {}, the axis has size {}", shape_str(sizes), sum,
+                            dim);
     return sizes;
   }
   const int64_t n = node.attr_int("num_outputs", nout);
@@ -50,7 +55,8 @@ Result<std::vector<int64_t>> split_sizes(const ir::Node& node, int64_t dim, cons
     const int64_t chunk = (dim + n - 1) / n;
     for (int64_t i = 0; i < n; ++i) sizes.push_back(std::clamp<int64_t>(dim - i * chunk, 0, chunk));
   } else {
-    if (dim % n != 0) return Status::errorf("the axis of size {} does not split evenly into {} outputs", dim, n);
+    if (dim % n != 0)
+      return Status::errorf("the axis of size {} does not split evenly into {} outputs", dim, n);
     sizes.assign(n, dim / n);
   }
   return sizes;
@@ -106,7 +112,8 @@ Result<PadPlan> pad_plan(const ir::Node& node, std::span<const int64_t> shape, c
     return Status::errorf("mode '{}' is not one of constant, reflect, edge, wrap", p.mode);
   std::vector<int64_t> ax;
   if (axes) {
-    if (axes->rank() != 1) return Status::errorf("axes must be 1-D, got {}", shape_str(axes->shape()));
+    if (axes->rank() != 1)
+      return Status::errorf("axes must be 1-D, got {}", shape_str(axes->shape()));
     ax = axes->to_i64_vector();
   } else {
     for (int64_t i = 0; i < rank; ++i) ax.push_back(i);
@@ -125,9 +132,10 @@ Result<PadPlan> pad_plan(const ir::Node& node, std::span<const int64_t> shape, c
     p.after[a] = pads.get_i64(i + n);
     const int64_t out = shape[a] + p.before[a] + p.after[a];
     if (out < 0)
-      return Status::errorf("pads {} and {} on axis {} of size {} leave a negative size", p.before[a],
-                            p.after[a], a, shape[a]);
-    const int64_t kept = shape[a] - std::max<int64_t>(0, -p.before[a]) - std::max<int64_t>(0, -p.after[a]);
+      return Status::errorf("pads {} and {} on axis {} of size {} leave a negative size",
+                            p.before[a], p.after[a], a, shape[a]);
+    const int64_t kept =
+        shape[a] - std::max<int64_t>(0, -p.before[a]) - std::max<int64_t>(0, -p.after[a]);
     if (p.mode != "constant" && kept <= 0 && out > 0)
       return Status::errorf("{} padding of axis {} needs at least one input element, it has {}",
                             p.mode, a, std::max<int64_t>(kept, 0));

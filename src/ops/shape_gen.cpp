@@ -79,8 +79,9 @@ Result<int64_t> range_count(const Tensor& start, const Tensor& limit, const Tens
 // Range(start, limit, delta): scalars of one numeric dtype.
 Status infer_Range(InferCtx& ctx) {
   CONDENSE_TRY(check_same_dtype(ctx, 0, 2));
-  CONDENSE_TRY(check_dtype(ctx, 0, {DType::F32, DType::F64, DType::F16, DType::BF16, DType::I16,
-                                    DType::I32, DType::I64}));
+  CONDENSE_TRY(check_dtype(
+      ctx, 0,
+      {DType::F32, DType::F64, DType::F16, DType::BF16, DType::I16, DType::I32, DType::I64}));
   const DType t = ctx.in(0).dtype;
   for (size_t i = 0; i < 3; ++i)
     if (ctx.in(i).shape_known && shape_numel(ctx.in(i).shape) != 1)
@@ -136,7 +137,8 @@ Status infer_Col2Im(InferCtx& ctx) {
   std::vector<int64_t> pads = ctx.node.attr_ints("pads", std::vector<int64_t>(2 * n, 0));
   if (dil.size() != n || str.size() != n || pads.size() != 2 * n)
     return ctx.fail("dilations/strides need {} entries and pads {}", n, 2 * n);
-  if (x.shape.size() != 3) return ctx.fail("input must be 3-D (N, C*prod(block), L), got {}", shape_str(x.shape));
+  if (x.shape.size() != 3)
+    return ctx.fail("input must be 3-D (N, C*prod(block), L), got {}", shape_str(x.shape));
   int64_t block_size = 1, blocks = 1;
   for (size_t i = 0; i < n; ++i) {
     if (block[i] <= 0 || image[i] <= 0 || dil[i] <= 0 || str[i] <= 0)
@@ -147,7 +149,8 @@ Status infer_Col2Im(InferCtx& ctx) {
     blocks *= span / str[i] + 1;
   }
   if (x.shape[1] % block_size != 0)
-    return ctx.fail("input dim 1 = {} is not a multiple of prod(block_shape) = {}", x.shape[1], block_size);
+    return ctx.fail("input dim 1 = {} is not a multiple of prod(block_shape) = {}", x.shape[1],
+                    block_size);
   if (x.shape[2] != blocks)
     return ctx.fail("input dim 2 = {} but the image holds {} blocks", x.shape[2], blocks);
   Shape out{x.shape[0], x.shape[1] / block_size};

@@ -53,7 +53,8 @@ Status infer_GatherElements(InferCtx& ctx) {
   const Shape& is = ctx.in(1).shape;
   const int64_t r = static_cast<int64_t>(x.shape.size());
   if (r == 0 || static_cast<int64_t>(is.size()) != r)
-    return ctx.fail("data {} and indices {} must have the same rank >= 1", shape_str(x.shape), shape_str(is));
+    return ctx.fail("data {} and indices {} must have the same rank >= 1", shape_str(x.shape),
+                    shape_str(is));
   auto axis = normalize_axis(ctx.node.attr_int("axis", 0), r);
   if (!axis) return ctx.fail("{}", axis.status().message());
   for (int64_t d = 0; d < r; ++d)
@@ -77,13 +78,14 @@ Status infer_GatherND(InferCtx& ctx) {
   const int64_t r = static_cast<int64_t>(x.shape.size()), q = static_cast<int64_t>(is.size());
   const int64_t b = ctx.node.attr_int("batch_dims", 0);
   if (r < 1 || q < 1) return ctx.fail("data and indices must have rank >= 1");
-  if (b < 0 || b >= std::min(r, q)) return ctx.fail("batch_dims {} must be in [0, min(rank(data), rank(indices)))", b);
+  if (b < 0 || b >= std::min(r, q))
+    return ctx.fail("batch_dims {} must be in [0, min(rank(data), rank(indices)))", b);
   for (int64_t d = 0; d < b; ++d)
     if (x.shape[d] != is[d])
-      return ctx.fail("batch dim {} differs: data {} vs indices {}", d, shape_str(x.shape), shape_str(is));
+      return ctx.fail("batch dim {} differs: data {} vs indices {}", d, shape_str(x.shape),
+                      shape_str(is));
   const int64_t m = is.back();
-  if (m < 1 || m > r - b)
-    return ctx.fail("indices.shape[-1] = {} must be in [1, {}]", m, r - b);
+  if (m < 1 || m > r - b) return ctx.fail("indices.shape[-1] = {} must be in [1, {}]", m, r - b);
   Shape out(is.begin(), is.end() - 1);
   out.insert(out.end(), x.shape.begin() + b + m, x.shape.end());
   ctx.set_out(0, x.dtype, std::move(out));
@@ -95,21 +97,25 @@ Status infer_ScatterElements(InferCtx& ctx) {
   CONDENSE_TRY(check_byte_dtype(ctx, 0));
   CONDENSE_TRY(check_dtype(ctx, 1, kIndexTypes));
   if (ctx.in(2).dtype != ctx.in(0).dtype)
-    return ctx.fail("updates dtype {} differs from data dtype {}", dtype_name(ctx.in(2).dtype), dtype_name(ctx.in(0).dtype));
+    return ctx.fail("updates dtype {} differs from data dtype {}", dtype_name(ctx.in(2).dtype),
+                    dtype_name(ctx.in(0).dtype));
   CONDENSE_TRY(check_reduction(ctx));
   const TensorInfo& x = ctx.in(0);
   if (!any_unknown(ctx)) {
     const Shape& is = ctx.in(1).shape;
     const int64_t r = static_cast<int64_t>(x.shape.size());
     if (r == 0 || static_cast<int64_t>(is.size()) != r)
-      return ctx.fail("data {} and indices {} must have the same rank >= 1", shape_str(x.shape), shape_str(is));
+      return ctx.fail("data {} and indices {} must have the same rank >= 1", shape_str(x.shape),
+                      shape_str(is));
     if (ctx.in(2).shape != is)
-      return ctx.fail("updates {} must have the shape of indices {}", shape_str(ctx.in(2).shape), shape_str(is));
+      return ctx.fail("updates {} must have the shape of indices {}", shape_str(ctx.in(2).shape),
+                      shape_str(is));
     auto axis = normalize_axis(ctx.node.attr_int("axis", 0), r);
     if (!axis) return ctx.fail("{}", axis.status().message());
     for (int64_t d = 0; d < r; ++d)
       if (d != *axis && is[d] > x.shape[d])
-        return ctx.fail("indices {} exceed data {} on axis {}", shape_str(is), shape_str(x.shape), d);
+        return ctx.fail("indices {} exceed data {} on axis {}", shape_str(is), shape_str(x.shape),
+                        d);
   }
   ctx.outputs[0] = x;
   ctx.outputs[0].value = nullptr;
@@ -118,7 +124,9 @@ Status infer_ScatterElements(InferCtx& ctx) {
 }
 
 // Scatter is the deprecated name of ScatterElements (the importer renames it).
-Status infer_Scatter(InferCtx& ctx) { return infer_ScatterElements(ctx); }
+Status infer_Scatter(InferCtx& ctx) {
+  return infer_ScatterElements(ctx);
+}
 
 // ScatterND(data, indices (..., k), updates; reduction) -> data.shape; updates.shape must be
 // indices.shape[:-1] + data.shape[k:].
@@ -126,7 +134,8 @@ Status infer_ScatterND(InferCtx& ctx) {
   CONDENSE_TRY(check_byte_dtype(ctx, 0));
   CONDENSE_TRY(check_dtype(ctx, 1, {DType::I64}));
   if (ctx.in(2).dtype != ctx.in(0).dtype)
-    return ctx.fail("updates dtype {} differs from data dtype {}", dtype_name(ctx.in(2).dtype), dtype_name(ctx.in(0).dtype));
+    return ctx.fail("updates dtype {} differs from data dtype {}", dtype_name(ctx.in(2).dtype),
+                    dtype_name(ctx.in(0).dtype));
   CONDENSE_TRY(check_reduction(ctx));
   const TensorInfo& x = ctx.in(0);
   if (!any_unknown(ctx)) {
@@ -152,19 +161,23 @@ Status infer_OneHot(InferCtx& ctx) {
   const TensorInfo& ind = ctx.in(1);
   const DType out_t = ctx.in(2).dtype;
   if (ctx.in(2).shape_known && shape_numel(ctx.in(2).shape) != 2)
-    return ctx.fail("values must hold [off_value, on_value], got shape {}", shape_str(ctx.in(2).shape));
+    return ctx.fail("values must hold [off_value, on_value], got shape {}",
+                    shape_str(ctx.in(2).shape));
   if (!ctx.in(0).shape_known || !ind.value) {
     ctx.set_out_unknown(0, out_t);
     return Status::ok();
   }
-  if (ind.value->numel() != 1) return ctx.fail("depth must hold one value, got shape {}", shape_str(ind.value->shape()));
+  if (ind.value->numel() != 1)
+    return ctx.fail("depth must hold one value, got shape {}", shape_str(ind.value->shape()));
   const double depth_f = ind.value->get_f64(0);
-  if (!(depth_f >= 1) || depth_f > 1e12) return ctx.fail("depth must be a positive count, got {}", depth_f);
+  if (!(depth_f >= 1) || depth_f > 1e12)
+    return ctx.fail("depth must be a positive count, got {}", depth_f);
   const int64_t depth = static_cast<int64_t>(depth_f);
   const Shape& is = ctx.in(0).shape;
   const int64_t r = static_cast<int64_t>(is.size());
   int64_t axis = ctx.node.attr_int("axis", -1);
-  if (axis < -r - 1 || axis > r) return ctx.fail("axis {} is out of range for output rank {}", axis, r + 1);
+  if (axis < -r - 1 || axis > r)
+    return ctx.fail("axis {} is out of range for output rank {}", axis, r + 1);
   if (axis < 0) axis += r + 1;
   Shape out = is;
   out.insert(out.begin() + axis, depth);
@@ -197,7 +210,9 @@ Status infer_Compress(InferCtx& ctx) {
   int64_t axis = -1;
   if (ctx.node.has_attr("axis")) {
     auto a = normalize_axis(ctx.node.attr_int("axis", 0), static_cast<int64_t>(x.shape.size()));
-    if (!a || x.shape.empty()) return ctx.fail("axis {} is out of range for shape {}", ctx.node.attr_int("axis", 0), shape_str(x.shape));
+    if (!a || x.shape.empty())
+      return ctx.fail("axis {} is out of range for shape {}", ctx.node.attr_int("axis", 0),
+                      shape_str(x.shape));
     axis = *a;
     out = x.shape;
     dim = x.shape[axis];
@@ -224,7 +239,9 @@ Status infer_Unique(InferCtx& ctx) {
   const TensorInfo& x = ctx.in(0);
   if (x.shape_known && ctx.node.has_attr("axis")) {
     auto a = normalize_axis(ctx.node.attr_int("axis", 0), static_cast<int64_t>(x.shape.size()));
-    if (!a || x.shape.empty()) return ctx.fail("axis {} is out of range for shape {}", ctx.node.attr_int("axis", 0), shape_str(x.shape));
+    if (!a || x.shape.empty())
+      return ctx.fail("axis {} is out of range for shape {}", ctx.node.attr_int("axis", 0),
+                      shape_str(x.shape));
   }
   for (size_t i = 0; i < ctx.outputs.size(); ++i) {
     ctx.set_out_unknown(i, i == 0 ? x.dtype : DType::I64);

@@ -20,15 +20,27 @@ Status view_of_input(KernelCtx& ctx) {
   return Status::ok();
 }
 
-const uint8_t* bytes_of(const Tensor& t) { return static_cast<const uint8_t*>(t.raw()); }
-uint8_t* bytes_of(Tensor& t) { return static_cast<uint8_t*>(t.raw()); }
+const uint8_t* bytes_of(const Tensor& t) {
+  return static_cast<const uint8_t*>(t.raw());
+}
+uint8_t* bytes_of(Tensor& t) {
+  return static_cast<uint8_t*>(t.raw());
+}
 }  // namespace
 
 // The runtime passes the inferred shape through the pre-set output shape; these are views.
-Status ref_Reshape(KernelCtx& ctx) { return view_of_input(ctx); }
-Status ref_Flatten(KernelCtx& ctx) { return view_of_input(ctx); }
-Status ref_Squeeze(KernelCtx& ctx) { return view_of_input(ctx); }
-Status ref_Unsqueeze(KernelCtx& ctx) { return view_of_input(ctx); }
+Status ref_Reshape(KernelCtx& ctx) {
+  return view_of_input(ctx);
+}
+Status ref_Flatten(KernelCtx& ctx) {
+  return view_of_input(ctx);
+}
+Status ref_Squeeze(KernelCtx& ctx) {
+  return view_of_input(ctx);
+}
+Status ref_Unsqueeze(KernelCtx& ctx) {
+  return view_of_input(ctx);
+}
 
 // Inference Dropout: output = input (a view), mask = all true.
 Status ref_Dropout(KernelCtx& ctx) {
@@ -48,7 +60,8 @@ Status ref_Transpose(KernelCtx& ctx) {
   const Shape xs = contiguous_strides(x.shape());
   Shape src(r);
   for (int64_t i = 0; i < r; ++i) src[i] = xs[perm[i]];
-  strided_copy(x.raw(), src, y.raw(), contiguous_strides(y.shape()), y.shape(), elem_bytes(x.dtype()));
+  strided_copy(x.raw(), src, y.raw(), contiguous_strides(y.shape()), y.shape(),
+               elem_bytes(x.dtype()));
   return Status::ok();
 }
 
@@ -57,7 +70,7 @@ Status ref_Concat(KernelCtx& ctx) {
   Tensor& y = ctx.out(0);
   const int64_t r = y.rank();
   const int64_t axis = ctx.node.attr_int("axis", 0) < 0 ? ctx.node.attr_int("axis", 0) + r
-                                                         : ctx.node.attr_int("axis", 0);
+                                                        : ctx.node.attr_int("axis", 0);
   const int elem = elem_bytes(y.dtype());
   const Shape ys = contiguous_strides(y.shape());
   int64_t offset = 0;
@@ -73,18 +86,19 @@ Status ref_Concat(KernelCtx& ctx) {
 Status ref_Split(KernelCtx& ctx) {
   const Tensor& x = ctx.in(0);
   const int64_t axis = ctx.node.attr_int("axis", 0) < 0 ? ctx.node.attr_int("axis", 0) + x.rank()
-                                                         : ctx.node.attr_int("axis", 0);
+                                                        : ctx.node.attr_int("axis", 0);
   const int elem = elem_bytes(x.dtype());
   const Shape xs = contiguous_strides(x.shape());
-  auto sizes = shape_ops::split_sizes(ctx.node, x.dim(axis), ctx.has_input(1) ? &ctx.in(1) : nullptr,
-                                      static_cast<int64_t>(ctx.outputs.size()));
+  auto sizes =
+      shape_ops::split_sizes(ctx.node, x.dim(axis), ctx.has_input(1) ? &ctx.in(1) : nullptr,
+                             static_cast<int64_t>(ctx.outputs.size()));
   if (!sizes) return ctx.fail("{}", sizes.status().message());
   int64_t offset = 0;
   for (size_t i = 0; i < ctx.outputs.size(); ++i) {
     Tensor& y = ctx.out(i);
     if (y.defined())  // omitted outputs are skipped
-      strided_copy(bytes_of(x) + offset * xs[axis] * elem, xs, y.raw(), contiguous_strides(y.shape()),
-                   y.shape(), elem);
+      strided_copy(bytes_of(x) + offset * xs[axis] * elem, xs, y.raw(),
+                   contiguous_strides(y.shape()), y.shape(), elem);
     offset += (*sizes)[i];
   }
   return Status::ok();
@@ -106,7 +120,8 @@ Status ref_Slice(KernelCtx& ctx) {
     base += (*plan)[d].start * xs[d];
   }
   const int elem = elem_bytes(x.dtype());
-  strided_copy(bytes_of(x) + base * elem, src, y.raw(), contiguous_strides(y.shape()), y.shape(), elem);
+  strided_copy(bytes_of(x) + base * elem, src, y.raw(), contiguous_strides(y.shape()), y.shape(),
+               elem);
   return Status::ok();
 }
 
@@ -118,7 +133,8 @@ Status ref_Expand(KernelCtx& ctx) {
   const Shape xs = contiguous_strides(x.shape());
   Shape src(r, 0);
   for (int64_t d = lead; d < r; ++d) src[d] = x.dim(d - lead) == 1 ? 0 : xs[d - lead];
-  strided_copy(x.raw(), src, y.raw(), contiguous_strides(y.shape()), y.shape(), elem_bytes(x.dtype()));
+  strided_copy(x.raw(), src, y.raw(), contiguous_strides(y.shape()), y.shape(),
+               elem_bytes(x.dtype()));
   return Status::ok();
 }
 
@@ -180,7 +196,8 @@ int64_t pad_source(const std::string& mode, int64_t o, int64_t at, int64_t lo, i
 Status ref_Pad(KernelCtx& ctx) {
   const Tensor& x = ctx.in(0);
   Tensor& y = ctx.out(0);
-  auto plan = shape_ops::pad_plan(ctx.node, x.shape(), ctx.in(1), ctx.has_input(3) ? &ctx.in(3) : nullptr);
+  auto plan =
+      shape_ops::pad_plan(ctx.node, x.shape(), ctx.in(1), ctx.has_input(3) ? &ctx.in(3) : nullptr);
   if (!plan) return ctx.fail("{}", plan.status().message());
   const int elem = elem_bytes(x.dtype());
   const int64_t r = x.rank();
@@ -211,7 +228,8 @@ Status ref_Pad(KernelCtx& ctx) {
   std::vector<std::vector<int64_t>> map(r);
   for (int64_t d = 0; d < r; ++d) {
     map[d].resize(y.dim(d));
-    for (int64_t o = 0; o < y.dim(d); ++o) map[d][o] = pad_source(plan->mode, o, at[d], lo[d], n[d]) * xs[d];
+    for (int64_t o = 0; o < y.dim(d); ++o)
+      map[d][o] = pad_source(plan->mode, o, at[d], lo[d], n[d]) * xs[d];
   }
   if (r == 0) {
     std::memcpy(y.raw(), x.raw(), elem);
@@ -249,10 +267,13 @@ Status ref_CenterCropPad(KernelCtx& ctx) {
   for (int64_t d = 0; d < r; ++d) {
     const int64_t in = x.dim(d), out = y.dim(d);
     box[d] = std::min(in, out);
-    if (in >= out) src += (in - out) / 2 * xs[d];
-    else dst += (out - in) / 2 * ys[d];
+    if (in >= out)
+      src += (in - out) / 2 * xs[d];
+    else
+      dst += (out - in) / 2 * ys[d];
   }
-  if (shape_numel(box) > 0) strided_copy(bytes_of(x) + src * elem, xs, bytes_of(y) + dst * elem, ys, box, elem);
+  if (shape_numel(box) > 0)
+    strided_copy(bytes_of(x) + src * elem, xs, bytes_of(y) + dst * elem, ys, box, elem);
   return Status::ok();
 }
 
@@ -292,10 +313,12 @@ Status ref_ReverseSequence(KernelCtx& ctx) {
   const int64_t inner = x.numel() / std::max<int64_t>(B * T, 1);
   const size_t row = static_cast<size_t>(inner) * elem_bytes(x.dtype());
   const Tensor& lens = ctx.in(1);
-  if (lens.numel() != B) return ctx.fail("sequence_lens has {} entries for batch size {}", lens.numel(), B);
+  if (lens.numel() != B)
+    return ctx.fail("sequence_lens has {} entries for batch size {}", lens.numel(), B);
   for (int64_t bi = 0; bi < B; ++bi) {
     const int64_t len = lens.get_i64(bi);
-    if (len < 0 || len > T) return ctx.fail("sequence_lens[{}] = {} is outside [0, {}]", bi, len, T);
+    if (len < 0 || len > T)
+      return ctx.fail("sequence_lens[{}] = {} is outside [0, {}]", bi, len, T);
     for (int64_t t = 0; t < T; ++t) {
       const int64_t from = t < len ? len - 1 - t : t;
       auto off = [&](int64_t tt) { return ta == 0 ? tt * B + bi : bi * T + tt; };

@@ -90,8 +90,7 @@ void fill_pattern(void* dst, int64_t count, const void* value, int elem) {
 }
 
 void strided_copy(const void* src, std::span<const int64_t> src_strides, void* dst,
-                  std::span<const int64_t> dst_strides, std::span<const int64_t> shape,
-                  int elem) {
+                  std::span<const int64_t> dst_strides, std::span<const int64_t> shape, int elem) {
   std::vector<Dim> dims;
   for (size_t i = 0; i < shape.size(); ++i) {
     if (shape[i] == 0) return;

@@ -21,8 +21,7 @@ inline int elem_bytes(DType t) {
 // negative (reversal). Dims of size 1 are dropped, dims that are contiguous in both are merged,
 // and innermost runs contiguous in both are memcpy'd; big copies are split over OpenMP threads.
 void strided_copy(const void* src, std::span<const int64_t> src_strides, void* dst,
-                  std::span<const int64_t> dst_strides, std::span<const int64_t> shape,
-                  int elem);
+                  std::span<const int64_t> dst_strides, std::span<const int64_t> shape, int elem);
 
 // Row-major strides (in elements) of `shape`.
 Shape contiguous_strides(std::span<const int64_t> shape);
@@ -34,10 +33,14 @@ void fill_pattern(void* dst, int64_t count, const void* value, int elem);
 template <typename F>
 decltype(auto) visit_elem(int elem, F&& f) {
   switch (elem) {
-    case 1: return f.template operator()<uint8_t>();
-    case 2: return f.template operator()<uint16_t>();
-    case 4: return f.template operator()<uint32_t>();
-    default: return f.template operator()<uint64_t>();
+    case 1:
+      return f.template operator()<uint8_t>();
+    case 2:
+      return f.template operator()<uint16_t>();
+    case 4:
+      return f.template operator()<uint32_t>();
+    default:
+      return f.template operator()<uint64_t>();
   }
 }
 

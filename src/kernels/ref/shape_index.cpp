@@ -16,8 +16,12 @@ using shape_kernels::index_at;
 using shape_kernels::visit_elem;
 
 namespace {
-const uint8_t* bytes_of(const Tensor& t) { return static_cast<const uint8_t*>(t.raw()); }
-uint8_t* bytes_of(Tensor& t) { return static_cast<uint8_t*>(t.raw()); }
+const uint8_t* bytes_of(const Tensor& t) {
+  return static_cast<const uint8_t*>(t.raw());
+}
+uint8_t* bytes_of(Tensor& t) {
+  return static_cast<uint8_t*>(t.raw());
+}
 
 int64_t axis_attr(const KernelCtx& ctx, const char* name, int64_t fallback, int64_t rank) {
   int64_t a = ctx.node.attr_int(name, fallback);
@@ -28,7 +32,8 @@ int64_t axis_attr(const KernelCtx& ctx, const char* name, int64_t fallback, int6
 // [-n, n).
 Status check_index(const KernelCtx& ctx, int64_t& v, int64_t n, int64_t position) {
   if (v < -n || v >= n)
-    return ctx.fail("index {} at position {} is out of range for an axis of size {}", v, position, n);
+    return ctx.fail("index {} at position {} is out of range for an axis of size {}", v, position,
+                    n);
   if (v < 0) v += n;
   return Status::ok();
 }
@@ -58,7 +63,8 @@ Reduction reduction_of(const ir::Node& n) {
 
 // Applies updates[src_i] into out[dst_i] for every (dst_i, src_i) pair, in order.
 template <typename T>
-void apply_reduction(Reduction red, T* out, const T* upd, std::span<const std::pair<int64_t, int64_t>> pairs) {
+void apply_reduction(Reduction red, T* out, const T* upd,
+                     std::span<const std::pair<int64_t, int64_t>> pairs) {
   using C = compute_t<T>;
   for (auto [d, s] : pairs) {
     if (red == Reduction::None) {
@@ -66,16 +72,26 @@ void apply_reduction(Reduction red, T* out, const T* upd, std::span<const std::p
       continue;
     }
     if constexpr (std::is_same_v<T, bool>) {
-      if (red == Reduction::Add || red == Reduction::Max) out[d] = out[d] || upd[s];
-      else out[d] = out[d] && upd[s];
+      if (red == Reduction::Add || red == Reduction::Max)
+        out[d] = out[d] || upd[s];
+      else
+        out[d] = out[d] && upd[s];
     } else {
       const C a = convert<C>(out[d]), b = convert<C>(upd[s]);
       C r;
       switch (red) {
-        case Reduction::Add: r = static_cast<C>(a + b); break;
-        case Reduction::Mul: r = static_cast<C>(a * b); break;
-        case Reduction::Max: r = std::max(a, b); break;
-        default: r = std::min(a, b); break;
+        case Reduction::Add:
+          r = static_cast<C>(a + b);
+          break;
+        case Reduction::Mul:
+          r = static_cast<C>(a * b);
+          break;
+        case Reduction::Max:
+          r = std::max(a, b);
+          break;
+        default:
+          r = std::min(a, b);
+          break;
       }
       out[d] = convert<T>(r);
     }
@@ -83,7 +99,8 @@ void apply_reduction(Reduction red, T* out, const T* upd, std::span<const std::p
 }
 
 // Copies data into the output, then applies the (dst, src) element pairs with the reduction.
-Status scatter_apply(KernelCtx& ctx, std::span<const std::pair<int64_t, int64_t>> pairs, int64_t inner) {
+Status scatter_apply(KernelCtx& ctx, std::span<const std::pair<int64_t, int64_t>> pairs,
+                     int64_t inner) {
   const Tensor& data = ctx.in(0);
   const Tensor& upd = ctx.in(2);
   Tensor& y = ctx.out(0);
@@ -99,12 +116,12 @@ Status scatter_apply(KernelCtx& ctx, std::span<const std::pair<int64_t, int64_t>
     use = elems;
   }
   if (red == Reduction::None) {
-    visit_elem(elem_bytes(y.dtype()), [&]<typename U>() {
-      apply_reduction<U>(red, y.data<U>(), upd.data<U>(), use);
-    });
+    visit_elem(elem_bytes(y.dtype()),
+               [&]<typename U>() { apply_reduction<U>(red, y.data<U>(), upd.data<U>(), use); });
     return Status::ok();
   }
-  visit_dtype(y.dtype(), [&]<typename T>() { apply_reduction<T>(red, y.data<T>(), upd.data<T>(), use); });
+  visit_dtype(y.dtype(),
+              [&]<typename T>() { apply_reduction<T>(red, y.data<T>(), upd.data<T>(), use); });
   return Status::ok();
 }
 }  // namespace
@@ -193,7 +210,8 @@ Status ref_GatherND(KernelCtx& ctx) {
         CONDENSE_TRY(check_index(ctx, v, x.dim(b + k), (bi * tuples + t) * m + k));
         off = off * x.dim(b + k) + v;
       }
-      std::memcpy(bytes_of(y) + (bi * tuples + t) * row, bytes_of(x) + (bi * per_batch_data + off * slice) * elem, row);
+      std::memcpy(bytes_of(y) + (bi * tuples + t) * row,
+                  bytes_of(x) + (bi * per_batch_data + off * slice) * elem, row);
     }
   return Status::ok();
 }
@@ -217,7 +235,9 @@ Status ref_ScatterElements(KernelCtx& ctx) {
 }
 
 // Scatter (deprecated) is ScatterElements without reduction; the importer renames it anyway.
-Status ref_Scatter(KernelCtx& ctx) { return ref_ScatterElements(ctx); }
+Status ref_Scatter(KernelCtx& ctx) {
+  return ref_ScatterElements(ctx);
+}
 
 Status ref_ScatterND(KernelCtx& ctx) {
   const Tensor& x = ctx.in(0);

@@ -70,7 +70,8 @@ Status ref_Unique(KernelCtx& ctx) {
   visit_dtype(x.dtype(), [&]<typename T>() {
     const T* p = rows.data<T>();
     auto cmp = [&](int64_t a, int64_t b) { return compare_rows(p + a * len, p + b * len, len); };
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return cmp(a, b) < 0; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return cmp(a, b) < 0; });
     for (int64_t k = 0; k < items; ++k) {
       const int64_t it = order[k];
       if (k == 0 || cmp(order[k - 1], it) != 0) {
@@ -88,7 +89,8 @@ Status ref_Unique(KernelCtx& ctx) {
   if (!sorted) {
     std::vector<int64_t> by_first(groups);
     std::iota(by_first.begin(), by_first.end(), 0);
-    std::sort(by_first.begin(), by_first.end(), [&](int64_t a, int64_t b) { return first[a] < first[b]; });
+    std::sort(by_first.begin(), by_first.end(),
+              [&](int64_t a, int64_t b) { return first[a] < first[b]; });
     for (int64_t k = 0; k < groups; ++k) pos[by_first[k]] = k;
   }
   // Y rows (groups, outer, inner), then back to x's layout with `groups` at axis.
