@@ -7,18 +7,6 @@ namespace condense::onnx_internal {
 
 namespace {
 
-// Squeeze / Unsqueeze: `axes` attribute (opset < 13) -> input 1.
-Status upgrade_axes_input(UpgradeCtx& u) {
-  if (u.opset < 13) return u.attr_to_input("axes", 1, DType::I64);
-  return Status::ok();
-}
-
-// Split: `split` attribute (opset < 13) -> input 1.
-Status upgrade_split(UpgradeCtx& u) {
-  if (u.opset < 13) return u.attr_to_input("split", 1, DType::I64);
-  return Status::ok();
-}
-
 void remove_attr(::onnx::NodeProto& p, const std::string& name) {
   auto* attrs = p.mutable_attribute();
   for (int i = 0; i < attrs->size(); ++i)
@@ -34,6 +22,36 @@ void set_ints_attr(::onnx::NodeProto& p, const std::string& name, const std::vec
   a->set_name(name);
   a->set_type(::onnx::AttributeProto::INTS);
   for (int64_t x : v) a->add_ints(x);
+}
+
+// Squeeze / Unsqueeze: `axes` attribute (opset < 13) -> input 1.
+Status upgrade_axes_input(UpgradeCtx& u) {
+  if (u.opset < 13) return u.attr_to_input("axes", 1, DType::I64);
+  return Status::ok();
+}
+
+// Below `opset_needed`, constant input `index` is written back as the ints attribute `attr`
+// (the older form); a runtime value cannot be.
+Status input_to_ints_attr(DowngradeCtx& d, size_t index, const char* attr, int64_t opset_needed) {
+  if (d.opset >= opset_needed || !d.node.input(index)) return Status::ok();
+  const Tensor* t = d.const_input(index);
+  if (!t)
+    return Status::errorf("input {} ({}) must be a constant to be written below opset {}", index,
+                          attr, opset_needed);
+  set_ints_attr(d.proto, attr, t->to_i64_vector());
+  d.drop_input(index);
+  return Status::ok();
+}
+
+// Squeeze / Unsqueeze: the axes input becomes the attribute again below opset 13.
+Status downgrade_axes_input(DowngradeCtx& d) {
+  return input_to_ints_attr(d, 1, "axes", 13);
+}
+
+// Split: `split` attribute (opset < 13) -> input 1.
+Status upgrade_split(UpgradeCtx& u) {
+  if (u.opset < 13) return u.attr_to_input("split", 1, DType::I64);
+  return Status::ok();
 }
 
 // Static dims of input i, or nullopt when any is unknown.
@@ -171,6 +189,8 @@ Status upgrade_dropout(UpgradeCtx& u) {
 void register_onnx_hooks_shape(HookTable& t) {
   t[OpKind::Squeeze].upgrade = &upgrade_axes_input;
   t[OpKind::Unsqueeze].upgrade = &upgrade_axes_input;
+  t[OpKind::Squeeze].downgrade = &downgrade_axes_input;
+  t[OpKind::Unsqueeze].downgrade = &downgrade_axes_input;
   t[OpKind::Split].upgrade = &upgrade_split;
   t[OpKind::Split].downgrade = &downgrade_split;
   t[OpKind::Slice].upgrade = &upgrade_slice;

@@ -116,3 +116,26 @@ TEST(ShapeOnnx, RoundTripsAtTheirOwnOpset) {
     round_trip(t, 0);
   }
 }
+
+TEST(ShapeOnnx, SqueezeAxesBecomeAttributesBelow13) {
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", DType::F32, {3, 1});
+  ir::Value* axes = g.add_constant("axes", Tensor::from_vector<int64_t>({-1}, {1}));
+  ir::Value* sq = g.add_node(OpKind::Squeeze, {x, axes}, 1, "sq")->outputs[0];
+  ir::Value* ax0 = g.add_constant("ax0", Tensor::from_vector<int64_t>({0}, {1}));
+  ir::Value* y = g.add_node(OpKind::Unsqueeze, {sq, ax0}, 1, "unsq")->outputs[0];
+  y->has_shape = true;
+  y->dims = {1, 3};
+  g.outputs.push_back(y);
+  auto bytes = onnx::export_bytes(g, {.opset = 11});
+  ASSERT_TRUE(bytes) << bytes.status().message();
+  Status c = onnx::check_model_bytes(*bytes);
+  EXPECT_TRUE(c.is_ok()) << c.message();
+  auto back = onnx::import_bytes(*bytes);
+  ASSERT_TRUE(back) << back.status().message();
+  auto s = Session::create(std::move(*back), {.threads = 1});
+  ASSERT_TRUE(s) << s.status().message();
+  auto out = (*s)->run({Tensor::from_vector<float>({1, 2, 3}, {3, 1})});
+  ASSERT_TRUE(out) << out.status().message();
+  EXPECT_EQ((*out)[0].shape(), (Shape{1, 3}));
+}

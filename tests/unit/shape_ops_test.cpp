@@ -37,9 +37,9 @@ Result<std::vector<Tensor>> run_node(OpKind op, const std::vector<Tensor>& input
 }
 
 Tensor iota_f32(Shape shape) {
-  std::vector<float> v(shape_numel(shape));
-  std::iota(v.begin(), v.end(), 0.0f);
-  return Tensor::from_vector<float>(v, shape);
+  Tensor t = Tensor::empty(DType::F32, std::move(shape));
+  std::iota(t.data<float>(), t.data<float>() + t.numel(), 0.0f);
+  return t;
 }
 
 Tensor i64(std::vector<int64_t> v) {
