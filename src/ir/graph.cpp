@@ -260,7 +260,7 @@ Status Graph::verify() const {
       return Status::errorf("node {} has {} inputs; {} takes {} to {}", n->describe(), nin, s.name,
                             s.min_inputs, s.max_inputs < 0 ? std::string("any") :
                                                              std::to_string(s.max_inputs));
-    if (nout < s.min_outputs || nout > s.max_outputs)
+    if (nout < s.min_outputs || (s.max_outputs >= 0 && nout > s.max_outputs))
       return Status::errorf("node {} has {} outputs; {} gives {} to {}", n->describe(), nout,
                             s.name, s.min_outputs, s.max_outputs);
     for (const Value* o : n->outputs) {

@@ -93,7 +93,7 @@ Status export_graph(const ir::Graph& g, int64_t opset, ::onnx::GraphProto* gp) {
     }
     auto h = hooks.find(n->op);
     if (h != hooks.end() && h->second.downgrade) {
-      DowngradeCtx dctx{*n, *np, opset, g};
+      DowngradeCtx dctx{*n, *np, opset, g, gp};
       Status s = h->second.downgrade(dctx);
       if (!s) return s.with_context(fmt::format("exporting node {} at opset {}", n->describe(), opset));
     }

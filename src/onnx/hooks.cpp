@@ -58,4 +58,15 @@ void DowngradeCtx::drop_input(size_t i) {
     proto.mutable_input()->RemoveLast();
 }
 
+Status DowngradeCtx::set_const_input(size_t i, const Tensor& t) {
+  if (!graph_proto) return Status::error("internal: no graph to add an initializer to");
+  std::string name = proto.name() + "_" + std::to_string(i) + "_downgraded";
+  for (int k = 0; k < graph_proto->initializer_size(); ++k)
+    if (graph_proto->initializer(k).name() == name) name += "_";
+  tensor_to_proto(t, name, graph_proto->add_initializer());
+  while (proto.input_size() <= static_cast<int>(i)) proto.add_input("");
+  proto.set_input(static_cast<int>(i), name);
+  return Status::ok();
+}
+
 }  // namespace condense::onnx_internal

@@ -34,11 +34,15 @@ struct DowngradeCtx {
   ::onnx::NodeProto& proto;
   int64_t opset;  // target opset
   const ir::Graph& graph;
+  // The graph being written (for hooks that must add an initializer); may be null.
+  ::onnx::GraphProto* graph_proto = nullptr;
 
   // Constant value of input i (nullptr when not constant or absent).
   const Tensor* const_input(size_t i) const;
   // Removes input i from the proto (and trailing empty inputs).
   void drop_input(size_t i);
+  // Sets input i of the proto to a new initializer holding `t`; error without graph_proto.
+  Status set_const_input(size_t i, const Tensor& t);
 };
 
 struct OpHooks {

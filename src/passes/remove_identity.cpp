@@ -1,26 +1,50 @@
-// Removes Identity nodes (and Dropout in inference form, once that op exists) by rewiring their
-// consumers to the input. An Identity that feeds a graph output directly from a graph input is
-// kept so the output keeps its own name.
+// Removes Identity nodes and Dropout nodes in inference form (no training_mode input, or a
+// constant false one; the mask output unused) by rewiring their consumers to the input. A node
+// whose output is a graph output is kept so the output keeps its own name.
 #include <algorithm>
+#include <unordered_set>
 
 #include "passes/pass.h"
 
 namespace condense {
 
 namespace {
+
+bool is_graph_output(const ir::Graph& g, const ir::Value* v) {
+  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
+}
+
+// Values some node reads or the graph outputs.
+std::unordered_set<const ir::Value*> used_values(const ir::Graph& g) {
+  std::unordered_set<const ir::Value*> used(g.outputs.begin(), g.outputs.end());
+  for (const auto& n : g.nodes()) used.insert(n->inputs.begin(), n->inputs.end());
+  return used;
+}
+
+// Dropout that is the identity at inference: training_mode absent or a constant false, and no
+// one reads the mask.
+bool is_inference_dropout(const std::unordered_set<const ir::Value*>& used, const ir::Node& n) {
+  if (n.op != OpKind::Dropout) return false;
+  if (const ir::Value* mode = n.input(2)) {
+    if (!mode->is_constant() || mode->constant->numel() != 1 || mode->constant->get_i64(0) != 0)
+      return false;
+  }
+  const ir::Value* mask = n.output(1);
+  return !mask || !used.count(mask);
+}
+
 class RemoveIdentityPass final : public Pass {
  public:
   std::string_view name() const override { return "remove_identity"; }
   Result<bool> run(ir::Graph& g, PassContext&) override {
     std::vector<ir::Node*> dead;
+    const auto used = used_values(g);
     for (const auto& up : g.nodes()) {
       ir::Node* n = up.get();
-      if (n->op != OpKind::Identity) continue;
+      if (n->op != OpKind::Identity && !is_inference_dropout(used, *n)) continue;
       ir::Value* in = n->inputs[0];
       ir::Value* out = n->outputs[0];
-      bool out_is_graph_output =
-          std::find(g.outputs.begin(), g.outputs.end(), out) != g.outputs.end();
-      if (out_is_graph_output) continue;  // keep output names stable
+      if (!in || !out || is_graph_output(g, out)) continue;  // keep output names stable
       g.replace_uses(out, in);
       dead.push_back(n);
     }
@@ -31,6 +55,8 @@ class RemoveIdentityPass final : public Pass {
 };
 }  // namespace
 
-std::unique_ptr<Pass> make_remove_identity_pass() { return std::make_unique<RemoveIdentityPass>(); }
+std::unique_ptr<Pass> make_remove_identity_pass() {
+  return std::make_unique<RemoveIdentityPass>();
+}
 
 }  // namespace condense
