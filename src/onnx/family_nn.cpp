@@ -1,4 +1,6 @@
 // ONNX opset hooks for the nn family (see onnx/hooks.h).
+#include <algorithm>
+
 #include "onnx/hooks.h"
 
 namespace condense::onnx_internal {
@@ -12,9 +14,17 @@ Status upgrade_batchnorm(UpgradeCtx& u) {
     return Status::errorf("node {}: BatchNormalization with spatial=0 is not supported",
                           u.node.describe());
   for (const char* a : {"spatial", "is_test", "consumed_inputs", "momentum"}) u.node.attrs.erase(a);
-  // Older opsets declared up to 5 outputs (saved mean/var) in inference graphs too; unused
-  // optional outputs are dropped.
-  while (u.node.outputs.size() > 1) u.node.outputs.pop_back();
+  // Before opset 9, inference graphs often declared the training outputs (running and saved
+  // statistics) too; trailing ones that are not graph outputs are dropped. (From opset 14 they
+  // exist only with training_mode=1, which infer rejects with a clear message.)
+  if (u.opset < 9) {
+    auto is_graph_output = [&](const ir::Value* v) {
+      return std::find(u.graph.outputs.begin(), u.graph.outputs.end(), v) != u.graph.outputs.end();
+    };
+    while (u.node.outputs.size() > 1 &&
+           (!u.node.outputs.back() || !is_graph_output(u.node.outputs.back())))
+      u.node.outputs.pop_back();
+  }
   return Status::ok();
 }
 

@@ -108,16 +108,16 @@ Result<WindowGeom> conv_transpose_geometry(const ir::Node& n, std::span<const in
     const int64_t full = g.strides[i] * (g.in[i] - 1) + out_pad[i] + ek;  // before padding
     if (!out_shape.empty() || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
       const int64_t target = !out_shape.empty() ? out_shape[i] : g.in[i] * g.strides[i];
+      // A negative total (output_shape past the full output) gives a negative end pad: extra
+      // outputs that only receive the bias. Halves round down (floor), as the spec's formula.
       const int64_t total = full - target;
-      if (total < 0)
-        return Status::errorf("output size {} is larger than the full transposed output {}",
-                              target, full);
+      const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);
       if (auto_pad == "SAME_UPPER") {
-        g.pad_begin[i] = total / 2;
-        g.pad_end[i] = total - total / 2;
+        g.pad_begin[i] = half;
+        g.pad_end[i] = total - half;
       } else {
-        g.pad_begin[i] = total - total / 2;
-        g.pad_end[i] = total / 2;
+        g.pad_begin[i] = total - half;
+        g.pad_end[i] = half;
       }
       g.out[i] = target;
     } else {

@@ -168,23 +168,44 @@ Status ref_GlobalAveragePool(KernelCtx& ctx) { return global_pool(ctx, PoolKind:
 Status ref_GlobalMaxPool(KernelCtx& ctx) { return global_pool(ctx, PoolKind::Max); }
 Status ref_GlobalLpPool(KernelCtx& ctx) { return global_pool(ctx, PoolKind::Lp); }
 
-// y = zeros(output shape); y.flat[indices[j]] = x.flat[j] (indices are flat offsets into y, as
-// MaxPool's Indices output gives them).
+// y = zeros(output shape); y[unravel(indices[j])] = x.flat[j]. Indices are flat offsets into the
+// default output (N, C, (in - 1) * stride + kernel - pads), as MaxPool's Indices output gives
+// them; an explicit larger output_shape keeps each element at the same (n, c, d...) position.
 Status ref_MaxUnpool(KernelCtx& ctx) {
   const Tensor& x = ctx.in(0);
   const Tensor& ind = ctx.in(1);
   Tensor& y = ctx.out(0);
   std::memset(y.raw(), 0, y.nbytes());
+  const size_t rank = static_cast<size_t>(x.rank()) - 2;
+  const Shape k = ctx.node.attr_ints("kernel_shape");
+  const Shape strides = ctx.node.attr_ints("strides", Shape(rank, 1));
+  const Shape pads = ctx.node.attr_ints("pads", Shape(2 * rank, 0));
+  Shape def = {x.dim(0), x.dim(1)};
+  for (size_t i = 0; i < rank; ++i)
+    def.push_back((x.dim(2 + i) - 1) * strides[i] + k[i] - pads[i] - pads[i + rank]);
+  const int64_t total = shape_numel(def);
   const int64_t* pi = ind.data<int64_t>();
-  const int64_t total = y.numel();
-  for (int64_t j = 0; j < x.numel(); ++j)
+  std::vector<int64_t> dst(static_cast<size_t>(x.numel()));
+  for (int64_t j = 0; j < x.numel(); ++j) {
     if (pi[j] < 0 || pi[j] >= total)
-      return ctx.fail("index {} at position {} is outside the output of {} elements", pi[j], j,
-                      total);
+      return ctx.fail("index {} at position {} is outside the unpooled tensor {}", pi[j], j,
+                      shape_str(def));
+    int64_t rem = pi[j], off = 0, stride = 1;
+    bool inside = true;
+    for (size_t d = def.size(); d-- > 0;) {
+      const int64_t c = rem % def[d];
+      rem /= def[d];
+      inside = inside && c < y.dim(static_cast<int64_t>(d));
+      off += c * stride;
+      stride *= y.dim(static_cast<int64_t>(d));
+    }
+    dst[j] = inside ? off : -1;  // outside a smaller explicit output: dropped
+  }
   return visit_dtype(x.dtype(), [&]<typename T>() -> Status {
     const T* px = x.data<T>();
     T* py = y.data<T>();
-    for (int64_t j = 0; j < x.numel(); ++j) py[pi[j]] = px[j];
+    for (int64_t j = 0; j < x.numel(); ++j)
+      if (dst[j] >= 0) py[dst[j]] = px[j];
     return Status::ok();
   });
 }

@@ -1,6 +1,7 @@
 // Window tables for the reference Conv / ConvTranspose / pooling kernels.
 #pragma once
 
+#include <algorithm>
 #include <vector>
 
 #include "ops/nn_geometry.h"
@@ -24,7 +25,7 @@ inline std::vector<int64_t> window_table(const WindowGeom& g, const Shape& from,
       int64_t off = 0;
       for (int64_t d = 0; d < g.rank; ++d) {
         const int64_t p = fidx[d] * g.strides[d] - g.pad_begin[d] + kidx[d] * g.dilations[d];
-        if (p < -g.pad_begin[d] || p >= to[d] + g.pad_end[d]) {
+        if (p < -std::max<int64_t>(g.pad_begin[d], 0) || p >= to[d] + std::max<int64_t>(g.pad_end[d], 0)) {
           off = kWindowOutside;
           break;
         }
