@@ -28,9 +28,8 @@ void run_session(benchmark::State& state, ir::Graph g, const Tensor& x, double f
     auto y = (*s)->run({x});
     benchmark::DoNotOptimize(y);
   }
-  state.counters["GFLOP/s"] =
-      benchmark::Counter(flops * static_cast<double>(state.iterations()) * 1e-9,
-                         benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      flops * static_cast<double>(state.iterations()) * 1e-9, benchmark::Counter::kIsRate);
 }
 
 // args: batch, channels in, channels out, spatial, stride, fast

@@ -16,16 +16,19 @@ Status check_fused_activation(const InferCtx& ctx) {
 
 // Output = input shape; for ops whose output mirrors input 0.
 void set_like_input(InferCtx& ctx, size_t out) {
-  if (ctx.in(0).shape_known) ctx.set_out(out, ctx.in(0).dtype, ctx.in(0).shape);
-  else ctx.set_out_unknown(out, ctx.in(0).dtype);
+  if (ctx.in(0).shape_known)
+    ctx.set_out(out, ctx.in(0).dtype, ctx.in(0).shape);
+  else
+    ctx.set_out_unknown(out, ctx.in(0).dtype);
 }
 }  // namespace
 
 // MatMul: numpy matmul. 1-D operands are promoted (and the added dim removed from the result).
 Status infer_MatMul(InferCtx& ctx) {
   CONDENSE_TRY(check_same_dtype(ctx, 0, 1));
-  CONDENSE_TRY(check_dtype(ctx, 0, {DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32,
-                                    DType::I64, DType::U32, DType::U64}));
+  CONDENSE_TRY(check_dtype(ctx, 0,
+                           {DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64,
+                            DType::U32, DType::U64}));
   CONDENSE_TRY(check_fused_activation(ctx));
   if (any_unknown(ctx)) {
     ctx.set_out_unknown(0, ctx.in(0).dtype);
@@ -53,8 +56,9 @@ Status infer_MatMul(InferCtx& ctx) {
 // C broadcasts unidirectionally to (M, N).
 Status infer_Gemm(InferCtx& ctx) {
   CONDENSE_TRY(check_same_dtype(ctx, 0, 2));
-  CONDENSE_TRY(check_dtype(ctx, 0, {DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32,
-                                    DType::I64, DType::U32, DType::U64}));
+  CONDENSE_TRY(check_dtype(ctx, 0,
+                           {DType::F32, DType::F64, DType::F16, DType::BF16, DType::I32, DType::I64,
+                            DType::U32, DType::U64}));
   CONDENSE_TRY(check_fused_activation(ctx));
   if (any_unknown(ctx)) {
     ctx.set_out_unknown(0, ctx.in(0).dtype);
@@ -68,8 +72,8 @@ Status infer_Gemm(InferCtx& ctx) {
   const int64_t M = ta ? a[1] : a[0], K = ta ? a[0] : a[1];
   const int64_t Kb = tb ? b[1] : b[0], N = tb ? b[0] : b[1];
   if (K != Kb)
-    return ctx.fail("inner dimensions differ: A {} (transA={}) and B {} (transB={})",
-                    shape_str(a), ta, shape_str(b), tb);
+    return ctx.fail("inner dimensions differ: A {} (transA={}) and B {} (transB={})", shape_str(a),
+                    ta, shape_str(b), tb);
   if (ctx.has_input(2)) {
     const Shape& c = ctx.in(2).shape;
     if (c.size() > 2) return ctx.fail("C must have rank <= 2, got {}", shape_str(c));
@@ -124,8 +128,7 @@ Status infer_InstanceNormalization(InferCtx& ctx) {
   if (x.size() < 3) return ctx.fail("input must have rank >= 3, got {}", shape_str(x));
   for (size_t i = 1; i < 3; ++i)
     if (ctx.in(i).shape != Shape{x[1]})
-      return ctx.fail("input {} has shape {}, expected [{}]", i, shape_str(ctx.in(i).shape),
-                      x[1]);
+      return ctx.fail("input {} has shape {}, expected [{}]", i, shape_str(ctx.in(i).shape), x[1]);
   set_like_input(ctx, 0);
   return Status::ok();
 }
@@ -134,8 +137,7 @@ Status infer_InstanceNormalization(InferCtx& ctx) {
 Status infer_LRN(InferCtx& ctx) {
   CONDENSE_TRY(check_dtype(ctx, 0, kFloatTypes));
   if (ctx.node.attr_int("size", 0) < 1)
-    return ctx.fail("attribute size must be given and >= 1, got {}",
-                    ctx.node.attr_int("size", 0));
+    return ctx.fail("attribute size must be given and >= 1, got {}", ctx.node.attr_int("size", 0));
   if (ctx.in(0).shape_known && ctx.in(0).shape.size() < 3)
     return ctx.fail("input must have rank >= 3, got {}", shape_str(ctx.in(0).shape));
   set_like_input(ctx, 0);

@@ -49,17 +49,24 @@ inline std::optional<FusedActivation> fused_activation(const ir::Node& n) {
 template <typename T>
 inline T apply_fused_activation(const FusedActivation& a, T x) {
   switch (a.kind) {
-    case FusedAct::None: return x;
-    case FusedAct::Relu: return x > T(0) ? x : T(0);
-    case FusedAct::LeakyRelu: return x >= T(0) ? x : x * T(a.alpha);
-    case FusedAct::Clip: return x < T(a.alpha) ? T(a.alpha) : (x > T(a.beta) ? T(a.beta) : x);
-    case FusedAct::Sigmoid: return T(1) / (T(1) + std::exp(-x));
-    case FusedAct::Tanh: return std::tanh(x);
+    case FusedAct::None:
+      return x;
+    case FusedAct::Relu:
+      return x > T(0) ? x : T(0);
+    case FusedAct::LeakyRelu:
+      return x >= T(0) ? x : x * T(a.alpha);
+    case FusedAct::Clip:
+      return x < T(a.alpha) ? T(a.alpha) : (x > T(a.beta) ? T(a.beta) : x);
+    case FusedAct::Sigmoid:
+      return T(1) / (T(1) + std::exp(-x));
+    case FusedAct::Tanh:
+      return std::tanh(x);
     case FusedAct::HardSigmoid: {
       T v = T(a.alpha) * x + T(a.beta);
       return v < T(0) ? T(0) : (v > T(1) ? T(1) : v);
     }
-    case FusedAct::Gelu: return T(0.5) * x * (T(1) + std::erf(x / std::sqrt(T(2))));
+    case FusedAct::Gelu:
+      return T(0.5) * x * (T(1) + std::erf(x / std::sqrt(T(2))));
     case FusedAct::GeluTanh: {
       const T c = std::sqrt(T(2) / T(M_PI));
       return T(0.5) * x * (T(1) + std::tanh(c * (x + T(0.044715) * x * x * x)));

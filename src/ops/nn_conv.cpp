@@ -51,7 +51,8 @@ Status infer_global_pool(InferCtx& ctx) {
 Status check_conv_shapes(const InferCtx& ctx, int64_t group) {
   const Shape& x = ctx.in(0).shape;
   const Shape& w = ctx.in(1).shape;
-  if (x.size() < 3) return ctx.fail("X must have rank >= 3 (N, C, spatial...), got {}", shape_str(x));
+  if (x.size() < 3)
+    return ctx.fail("X must have rank >= 3 (N, C, spatial...), got {}", shape_str(x));
   if (w.size() != x.size())
     return ctx.fail("W {} must have the rank of X {}", shape_str(w), shape_str(x));
   if (group < 1) return ctx.fail("group = {} must be >= 1", group);
@@ -118,8 +119,8 @@ Status infer_ConvTranspose(InferCtx& ctx) {
 }
 
 Status infer_MaxPool(InferCtx& ctx) {
-  CONDENSE_TRY(check_dtype(ctx, 0, {DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8,
-                                    DType::U8}));
+  CONDENSE_TRY(
+      check_dtype(ctx, 0, {DType::F32, DType::F64, DType::F16, DType::BF16, DType::I8, DType::U8}));
   const int64_t order = ctx.node.attr_int("storage_order", 0);
   if (order != 0 && order != 1) return ctx.fail("storage_order = {} must be 0 or 1", order);
   return infer_pool(ctx, true);
@@ -130,7 +131,8 @@ Status infer_AveragePool(InferCtx& ctx) {
 }
 Status infer_LpPool(InferCtx& ctx) {
   CONDENSE_TRY(check_dtype(ctx, 0, kFloatTypes));
-  if (ctx.node.attr_int("p", 2) < 1) return ctx.fail("p = {} must be >= 1", ctx.node.attr_int("p", 2));
+  if (ctx.node.attr_int("p", 2) < 1)
+    return ctx.fail("p = {} must be >= 1", ctx.node.attr_int("p", 2));
   return infer_pool(ctx, true);
 }
 Status infer_GlobalAveragePool(InferCtx& ctx) {
@@ -143,7 +145,8 @@ Status infer_GlobalMaxPool(InferCtx& ctx) {
 }
 Status infer_GlobalLpPool(InferCtx& ctx) {
   CONDENSE_TRY(check_dtype(ctx, 0, kFloatTypes));
-  if (ctx.node.attr_int("p", 2) < 1) return ctx.fail("p = {} must be >= 1", ctx.node.attr_int("p", 2));
+  if (ctx.node.attr_int("p", 2) < 1)
+    return ctx.fail("p = {} must be >= 1", ctx.node.attr_int("p", 2));
   return infer_global_pool(ctx);
 }
 

@@ -12,8 +12,7 @@ Result<Shape> spatial_attr(const ir::Node& n, const char* key, int64_t rank, int
     return Status::errorf("{} has {} entries, expected {} (one per spatial dim)", key, v.size(),
                           rank);
   for (int64_t x : v)
-    if (x < min_value)
-      return Status::errorf("{} = {} must be >= {}", key, shape_str(v), min_value);
+    if (x < min_value) return Status::errorf("{} = {} must be >= {}", key, shape_str(v), min_value);
   return v;
 }
 

@@ -30,7 +30,8 @@ void fold_typed(ir::Graph& g, ir::Node* p, const std::vector<double>& mul,
     for (int64_t c = 0; c < C; ++c)
       for (int64_t j = 0; j < Mg; ++j) {
         const double s = mul[(c / Cg) * Mg + j];
-        for (int64_t k = 0; k < K; ++k) pw[(c * Mg + j) * K + k] = static_cast<T>(pw[(c * Mg + j) * K + k] * s);
+        for (int64_t k = 0; k < K; ++k)
+          pw[(c * Mg + j) * K + k] = static_cast<T>(pw[(c * Mg + j) * K + k] * s);
       }
   } else {  // Gemm: output columns n; B is (K, N), or (N, K) with transB.
     const bool tb = p->attr_int("transB", 0) != 0;
@@ -91,7 +92,8 @@ class FoldBatchNormPass final : public Pass {
       if (uses[x] != 1 || is_graph_output(g, x) || p->has_attr("_activation")) continue;
       if (x->dtype != DType::F32 && x->dtype != DType::F64) continue;
       bool all_const = p->inputs.size() >= 2 && p->inputs[1]->is_constant() &&
-                       p->inputs[1]->dtype == x->dtype && (!p->input(2) || p->inputs[2]->is_constant());
+                       p->inputs[1]->dtype == x->dtype &&
+                       (!p->input(2) || p->inputs[2]->is_constant());
       for (size_t i = 1; i < 5; ++i) all_const = all_const && bn->inputs[i]->is_constant();
       if (!all_const) continue;
       const Tensor& w = *p->inputs[1]->constant;
@@ -99,9 +101,9 @@ class FoldBatchNormPass final : public Pass {
       // Channel count must match the producer's output channels.
       int64_t pm = -1;
       if (p->op == OpKind::Conv && w.rank() >= 3) pm = w.dim(0);
-      if (p->op == OpKind::ConvTranspose && w.rank() >= 3)
-        pm = w.dim(1) * p->attr_int("group", 1);
-      if (p->op == OpKind::Gemm && w.rank() == 2) pm = p->attr_int("transB", 0) ? w.dim(0) : w.dim(1);
+      if (p->op == OpKind::ConvTranspose && w.rank() >= 3) pm = w.dim(1) * p->attr_int("group", 1);
+      if (p->op == OpKind::Gemm && w.rank() == 2)
+        pm = p->attr_int("transB", 0) ? w.dim(0) : w.dim(1);
       if (pm != M || pm < 1) continue;
       if (p->op == OpKind::ConvTranspose && w.dim(0) % p->attr_int("group", 1) != 0) continue;
       if (p->input(2) && p->op != OpKind::Gemm && p->inputs[2]->constant->numel() != M) continue;
@@ -122,8 +124,10 @@ class FoldBatchNormPass final : public Pass {
         mul[m] = sc.get_f64(m) / std::sqrt(var.get_f64(m) + eps);
         add[m] = bb.get_f64(m) - mean.get_f64(m) * mul[m];
       }
-      if (x->dtype == DType::F32) fold_typed<float>(g, p, mul, add);
-      else fold_typed<double>(g, p, mul, add);
+      if (x->dtype == DType::F32)
+        fold_typed<float>(g, p, mul, add);
+      else
+        fold_typed<double>(g, p, mul, add);
       absorb_consumer(g, p, bn);
       changed = true;
     }
@@ -133,6 +137,8 @@ class FoldBatchNormPass final : public Pass {
 };
 }  // namespace
 
-std::unique_ptr<Pass> make_fold_batchnorm_pass() { return std::make_unique<FoldBatchNormPass>(); }
+std::unique_ptr<Pass> make_fold_batchnorm_pass() {
+  return std::make_unique<FoldBatchNormPass>();
+}
 
 }  // namespace condense

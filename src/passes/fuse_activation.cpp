@@ -47,15 +47,24 @@ std::optional<FusedActivation> as_fused(const ir::Node& a) {
 
 std::string_view act_name(FusedAct k) {
   switch (k) {
-    case FusedAct::Relu: return "Relu";
-    case FusedAct::LeakyRelu: return "LeakyRelu";
-    case FusedAct::Clip: return "Clip";
-    case FusedAct::Sigmoid: return "Sigmoid";
-    case FusedAct::Tanh: return "Tanh";
-    case FusedAct::HardSigmoid: return "HardSigmoid";
-    case FusedAct::Gelu: return "Gelu";
-    case FusedAct::GeluTanh: return "GeluTanh";
-    case FusedAct::None: break;
+    case FusedAct::Relu:
+      return "Relu";
+    case FusedAct::LeakyRelu:
+      return "LeakyRelu";
+    case FusedAct::Clip:
+      return "Clip";
+    case FusedAct::Sigmoid:
+      return "Sigmoid";
+    case FusedAct::Tanh:
+      return "Tanh";
+    case FusedAct::HardSigmoid:
+      return "HardSigmoid";
+    case FusedAct::Gelu:
+      return "Gelu";
+    case FusedAct::GeluTanh:
+      return "GeluTanh";
+    case FusedAct::None:
+      break;
   }
   return "";
 }
@@ -94,6 +103,8 @@ class FuseActivationPass final : public Pass {
 };
 }  // namespace
 
-std::unique_ptr<Pass> make_fuse_activation_pass() { return std::make_unique<FuseActivationPass>(); }
+std::unique_ptr<Pass> make_fuse_activation_pass() {
+  return std::make_unique<FuseActivationPass>();
+}
 
 }  // namespace condense

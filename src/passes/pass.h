@@ -6,8 +6,8 @@
 #include <condense/status.h>
 
 #include <memory>
-#include <unordered_map>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace condense {

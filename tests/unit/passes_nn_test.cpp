@@ -89,7 +89,8 @@ void expect_same_outputs(ir::Graph (*make)(), const Tensor& x) {
     ASSERT_EQ(a->size(), b->size());
     for (size_t o = 0; o < a->size(); ++o)
       for (int64_t i = 0; i < (*a)[o].numel(); ++i)
-        ASSERT_NEAR((*a)[o].get_f64(i), (*b)[o].get_f64(i), 1e-4 + 1e-4 * std::abs((*b)[o].get_f64(i)))
+        ASSERT_NEAR((*a)[o].get_f64(i), (*b)[o].get_f64(i),
+                    1e-4 + 1e-4 * std::abs((*b)[o].get_f64(i)))
             << "output " << o << " element " << i;
   }
 }

@@ -23,7 +23,9 @@ class DnnlConvF32 final : public Kernel {
         group_(node.attr_int("group", 1)),
         fallback_(ref_kernel_fn(node.op)) {}
 
-  std::string_view name() const override { return transpose_ ? "dnnl_deconv_f32" : "dnnl_conv_f32"; }
+  std::string_view name() const override {
+    return transpose_ ? "dnnl_deconv_f32" : "dnnl_conv_f32";
+  }
 
   Status run(KernelCtx& ctx) override {
     const Tensor& x = ctx.in(0);
@@ -62,12 +64,16 @@ class DnnlConvF32 final : public Kernel {
     memory::dims dims, strides;
     if (!transpose_) {
       const int64_t Mg = ws[0] / group_, Cg = ws[1];
-      if (group_ > 1) dims = {group_, Mg, Cg}, strides = {Mg * Cg * K, Cg * K, K};
-      else dims = {ws[0], Cg}, strides = {Cg * K, K};
+      if (group_ > 1)
+        dims = {group_, Mg, Cg}, strides = {Mg * Cg * K, Cg * K, K};
+      else
+        dims = {ws[0], Cg}, strides = {Cg * K, K};
     } else {
       const int64_t Cg = ws[0] / group_, Mg = ws[1];
-      if (group_ > 1) dims = {group_, Mg, Cg}, strides = {Cg * Mg * K, K, Mg * K};
-      else dims = {Mg, Cg}, strides = {K, Mg * K};
+      if (group_ > 1)
+        dims = {group_, Mg, Cg}, strides = {Cg * Mg * K, K, Mg * K};
+      else
+        dims = {Mg, Cg}, strides = {K, Mg * K};
     }
     dims.insert(dims.end(), kdims.begin(), kdims.end());
     strides.insert(strides.end(), kstrides.begin(), kstrides.end());
@@ -102,8 +108,8 @@ class DnnlConvF32 final : public Kernel {
       // oneDNN's deconv output is (in - 1) * s + extent - pl - pr: output_padding shrinks pr.
       const Shape op = node.attr_ints("output_padding", Shape(g->rank, 0));
       for (int64_t i = 0; i < g->rank; ++i) {
-        pr[i] = (xs[2 + i] - 1) * g->strides[i] + (g->kernel[i] - 1) * g->dilations[i] + 1 -
-                pl[i] - ys[2 + i];
+        pr[i] = (xs[2 + i] - 1) * g->strides[i] + (g->kernel[i] - 1) * g->dilations[i] + 1 - pl[i] -
+                ys[2 + i];
       }
     }
     for (int64_t i = 0; i < g->rank; ++i)
@@ -112,8 +118,8 @@ class DnnlConvF32 final : public Kernel {
     const memory::desc src_md = plain_f32(to_dims(xs)), dst_md = plain_f32(to_dims(ys));
     memory::dims wdims = plain_weights().dims();
     const memory::desc w_any(wdims, memory::data_type::f32, memory::format_tag::any);
-    const memory::desc b_md = b_ ? memory::desc({M}, memory::data_type::f32, memory::format_tag::a)
-                                 : memory::desc();
+    const memory::desc b_md =
+        b_ ? memory::desc({M}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
     dnnl::primitive_attr attr;
     dnnl::post_ops ops;
     append_activation(ops, act_);
@@ -136,7 +142,8 @@ class DnnlConvF32 final : public Kernel {
     }
     e.src = memory(src_md, cpu_engine(), nullptr);
     e.dst = memory(dst_md, cpu_engine(), nullptr);
-    e.args = {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, packed_weights(w_md)}, {DNNL_ARG_DST, e.dst}};
+    e.args = {
+        {DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, packed_weights(w_md)}, {DNNL_ARG_DST, e.dst}};
     if (b_) e.args[DNNL_ARG_BIAS] = memory(b_md, cpu_engine(), const_cast<void*>(b_->raw()));
     e.supported = true;
     return Status::ok();

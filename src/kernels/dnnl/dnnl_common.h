@@ -8,7 +8,6 @@
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
-
 #include <optional>
 #include <vector>
 

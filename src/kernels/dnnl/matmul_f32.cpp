@@ -23,10 +23,15 @@ class DnnlMatMulF32 final : public Kernel {
  public:
   DnnlMatMulF32(const ir::Node& node, MatMulSpec spec, std::optional<Tensor> b,
                 std::optional<Tensor> c, FusedActivation act)
-      : spec_(spec), b_(std::move(b)), c_(std::move(c)), act_(act),
+      : spec_(spec),
+        b_(std::move(b)),
+        c_(std::move(c)),
+        act_(act),
         fallback_(ref_kernel_fn(node.op)) {}
 
-  std::string_view name() const override { return spec_.gemm ? "dnnl_gemm_f32" : "dnnl_matmul_f32"; }
+  std::string_view name() const override {
+    return spec_.gemm ? "dnnl_gemm_f32" : "dnnl_matmul_f32";
+  }
 
   Status run(KernelCtx& ctx) override {
     const Tensor& a = ctx.in(0);
@@ -65,7 +70,8 @@ class DnnlMatMulF32 final : public Kernel {
     memory::dims sd = dims;
     std::swap(sd[sd.size() - 1], sd[sd.size() - 2]);
     memory::desc s = plain_f32(sd);
-    memory::dims st(s.data.format_desc.blocking.strides, s.data.format_desc.blocking.strides + sd.size());
+    memory::dims st(s.data.format_desc.blocking.strides,
+                    s.data.format_desc.blocking.strides + sd.size());
     std::swap(st[st.size() - 1], st[st.size() - 2]);
     return memory::desc(dims, memory::data_type::f32, st);
   }
@@ -92,8 +98,10 @@ class DnnlMatMulF32 final : public Kernel {
     if (bs.size() == 2) {
       // (..., M, K) x (K, N): fold A's leading dims into M.
       const int64_t K = ta ? as[0] : as.back();
-      if (ta) a_dims = {as[1], as[0]};
-      else a_dims = {shape_numel(as) / K, K};
+      if (ta)
+        a_dims = {as[1], as[0]};
+      else
+        a_dims = {shape_numel(as) / K, K};
       b_dims = {tb ? bs[1] : bs[0], tb ? bs[0] : bs[1]};
       y_dims = {a_dims[0], b_dims[1]};
     } else {
@@ -168,9 +176,12 @@ Result<std::unique_ptr<Kernel>> make_matmul(const KernelCreateCtx& ctx, bool gem
     spec.beta = n.attr_float("beta", 1.f);
   }
   std::optional<Tensor> b, c;
-  if (ctx.constant_inputs[1]) b = scaled_copy(*ctx.constant_inputs[1], spec.alpha);
-  else if (spec.alpha != 1.f) return std::unique_ptr<Kernel>();
-  if (gemm && n.input(2) && ctx.constant_inputs[2]) c = scaled_copy(*ctx.constant_inputs[2], spec.beta);
+  if (ctx.constant_inputs[1])
+    b = scaled_copy(*ctx.constant_inputs[1], spec.alpha);
+  else if (spec.alpha != 1.f)
+    return std::unique_ptr<Kernel>();
+  if (gemm && n.input(2) && ctx.constant_inputs[2])
+    c = scaled_copy(*ctx.constant_inputs[2], spec.beta);
   return std::unique_ptr<Kernel>(std::make_unique<DnnlMatMulF32>(n, spec, b, c, *act));
 }
 }  // namespace

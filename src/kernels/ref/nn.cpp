@@ -25,11 +25,10 @@ Status ref_MatMul(KernelCtx& ctx) {
   Shape batch(y.shape().begin(), y.shape().end() - (a.rank() > 1 ? 1 : 0) - (b.rank() > 1 ? 1 : 0));
   // Batch offsets of a and b (in matrices) for each output batch index.
   std::vector<int64_t> off_a, off_b;
-  for_each_broadcast<2>(batch, {&batch_a, &batch_b},
-                        [&](int64_t, const std::array<int64_t, 2>& o) {
-                          off_a.push_back(o[0]);
-                          off_b.push_back(o[1]);
-                        });
+  for_each_broadcast<2>(batch, {&batch_a, &batch_b}, [&](int64_t, const std::array<int64_t, 2>& o) {
+    off_a.push_back(o[0]);
+    off_b.push_back(o[1]);
+  });
   return visit_dtype(a.dtype(), [&]<typename T>() -> Status {
     if constexpr (std::is_same_v<T, bool>) {
       return ctx.fail("MatMul does not take bool");

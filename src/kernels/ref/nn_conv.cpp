@@ -4,9 +4,9 @@
 
 #include "core/dispatch.h"
 #include "kernels/kernel.h"
+#include "kernels/ref/nn_window.h"
 #include "ops/nn_activation.h"
 #include "ops/nn_geometry.h"
-#include "kernels/ref/nn_window.h"
 
 namespace condense {
 
@@ -63,20 +63,33 @@ Status conv_common(KernelCtx& ctx, bool transpose) {
   const int64_t group = ctx.node.attr_int("group", 1);
   const FusedActivation act = fused_activation(ctx.node).value_or(FusedActivation{});
   switch (x.dtype()) {
-    case DType::F32: conv_typed<float>(x, w, b, ctx.out(0), *g, group, act, transpose); break;
-    case DType::F64: conv_typed<double>(x, w, b, ctx.out(0), *g, group, act, transpose); break;
-    case DType::F16: conv_typed<Half>(x, w, b, ctx.out(0), *g, group, act, transpose); break;
-    case DType::BF16: conv_typed<BFloat16>(x, w, b, ctx.out(0), *g, group, act, transpose); break;
-    default: return ctx.fail("unsupported dtype {}", dtype_name(x.dtype()));
+    case DType::F32:
+      conv_typed<float>(x, w, b, ctx.out(0), *g, group, act, transpose);
+      break;
+    case DType::F64:
+      conv_typed<double>(x, w, b, ctx.out(0), *g, group, act, transpose);
+      break;
+    case DType::F16:
+      conv_typed<Half>(x, w, b, ctx.out(0), *g, group, act, transpose);
+      break;
+    case DType::BF16:
+      conv_typed<BFloat16>(x, w, b, ctx.out(0), *g, group, act, transpose);
+      break;
+    default:
+      return ctx.fail("unsupported dtype {}", dtype_name(x.dtype()));
   }
   return Status::ok();
 }
 }  // namespace
 
 // y (N, M, out...) = act(b[m] + sum_{c in group, k} w[m, c, k] * x[n, c, o * s - pb + k * d]).
-Status ref_Conv(KernelCtx& ctx) { return conv_common(ctx, false); }
+Status ref_Conv(KernelCtx& ctx) {
+  return conv_common(ctx, false);
+}
 
 // y[n, m, i * s - pb + k * d] += x[n, c, i] * w[c, m % Mg, k], plus bias; pads crop the output.
-Status ref_ConvTranspose(KernelCtx& ctx) { return conv_common(ctx, true); }
+Status ref_ConvTranspose(KernelCtx& ctx) {
+  return conv_common(ctx, true);
+}
 
 }  // namespace condense

@@ -93,8 +93,8 @@ Status ref_InstanceNormalization(KernelCtx& ctx) {
 Status ref_LRN(KernelCtx& ctx) {
   const Tensor& x = ctx.in(0);
   const int64_t size = ctx.node.attr_int("size", 1);
-  const double alpha = ctx.node.attr_float("alpha", 1e-4f), beta = ctx.node.attr_float("beta", 0.75f),
-               bias = ctx.node.attr_float("bias", 1.0f);
+  const double alpha = ctx.node.attr_float("alpha", 1e-4f),
+               beta = ctx.node.attr_float("beta", 0.75f), bias = ctx.node.attr_float("bias", 1.0f);
   const int64_t N = x.dim(0), C = x.dim(1);
   const int64_t sp = N * C != 0 ? x.numel() / (N * C) : 0;
   const int64_t lo = (size - 1) / 2, hi = size - 1 - lo;
@@ -115,7 +115,8 @@ Status ref_LRN(KernelCtx& ctx) {
             sq += v * v;
           }
           const double v = convert<double>(px[nc * sp + i]);
-          py[nc * sp + i] = convert<T>(v / std::pow(bias + alpha / static_cast<double>(size) * sq, beta));
+          py[nc * sp + i] =
+              convert<T>(v / std::pow(bias + alpha / static_cast<double>(size) * sq, beta));
         }
       }
       return Status::ok();

@@ -94,7 +94,8 @@ void pool_max_int(KernelCtx& ctx, const WindowGeom& g) {
       int64_t arg = -1;
       for (int64_t kk = 0; kk < Ksz; ++kk) {
         const int64_t off = table[kk * Osz + o];
-        if (off >= 0 && (arg < 0 || px[pl * Isz + off] > best)) best = px[pl * Isz + off], arg = off;
+        if (off >= 0 && (arg < 0 || px[pl * Isz + off] > best))
+          best = px[pl * Isz + off], arg = off;
       }
       py[pl * Osz + o] = best;
       if (idx) idx->data<int64_t>()[pl * Osz + o] = arg < 0 ? -1 : pl * Isz + arg;
@@ -109,10 +110,18 @@ Status pool_common(KernelCtx& ctx, PoolKind kind) {
   auto g = window_geometry(ctx.node, x.shape(), kernel, ceil_mode);
   if (!g) return ctx.fail("{}", g.status().message());
   switch (x.dtype()) {
-    case DType::F32: pool_typed<float>(ctx, *g, kind); break;
-    case DType::F64: pool_typed<double>(ctx, *g, kind); break;
-    case DType::F16: pool_typed<Half>(ctx, *g, kind); break;
-    case DType::BF16: pool_typed<BFloat16>(ctx, *g, kind); break;
+    case DType::F32:
+      pool_typed<float>(ctx, *g, kind);
+      break;
+    case DType::F64:
+      pool_typed<double>(ctx, *g, kind);
+      break;
+    case DType::F16:
+      pool_typed<Half>(ctx, *g, kind);
+      break;
+    case DType::BF16:
+      pool_typed<BFloat16>(ctx, *g, kind);
+      break;
     case DType::I8:
       if (kind != PoolKind::Max) return ctx.fail("int8 input is only valid for MaxPool");
       if (ctx.node.attr_int("storage_order", 0) != 0)
@@ -125,7 +134,8 @@ Status pool_common(KernelCtx& ctx, PoolKind kind) {
         return ctx.fail("storage_order=1 is not supported for 8-bit inputs");
       pool_max_int<uint8_t>(ctx, *g);
       break;
-    default: return ctx.fail("unsupported dtype {}", dtype_name(x.dtype()));
+    default:
+      return ctx.fail("unsupported dtype {}", dtype_name(x.dtype()));
   }
   return Status::ok();
 }
@@ -147,9 +157,12 @@ Status global_pool(KernelCtx& ctx, PoolKind kind) {
         double r = kind == PoolKind::Max ? -std::numeric_limits<double>::infinity() : 0.0;
         for (int64_t i = 0; i < sp; ++i) {
           const double v = convert<double>(xp[i]);
-          if (kind == PoolKind::Max) r = v > r ? v : r;
-          else if (kind == PoolKind::Avg) r += v;
-          else r += std::pow(std::abs(v), p);
+          if (kind == PoolKind::Max)
+            r = v > r ? v : r;
+          else if (kind == PoolKind::Avg)
+            r += v;
+          else
+            r += std::pow(std::abs(v), p);
         }
         if (kind == PoolKind::Avg) r = sp ? r / static_cast<double>(sp) : 0.0;
         if (kind == PoolKind::Lp) r = std::pow(r, 1.0 / p);
@@ -161,12 +174,24 @@ Status global_pool(KernelCtx& ctx, PoolKind kind) {
 }
 }  // namespace
 
-Status ref_MaxPool(KernelCtx& ctx) { return pool_common(ctx, PoolKind::Max); }
-Status ref_AveragePool(KernelCtx& ctx) { return pool_common(ctx, PoolKind::Avg); }
-Status ref_LpPool(KernelCtx& ctx) { return pool_common(ctx, PoolKind::Lp); }
-Status ref_GlobalAveragePool(KernelCtx& ctx) { return global_pool(ctx, PoolKind::Avg); }
-Status ref_GlobalMaxPool(KernelCtx& ctx) { return global_pool(ctx, PoolKind::Max); }
-Status ref_GlobalLpPool(KernelCtx& ctx) { return global_pool(ctx, PoolKind::Lp); }
+Status ref_MaxPool(KernelCtx& ctx) {
+  return pool_common(ctx, PoolKind::Max);
+}
+Status ref_AveragePool(KernelCtx& ctx) {
+  return pool_common(ctx, PoolKind::Avg);
+}
+Status ref_LpPool(KernelCtx& ctx) {
+  return pool_common(ctx, PoolKind::Lp);
+}
+Status ref_GlobalAveragePool(KernelCtx& ctx) {
+  return global_pool(ctx, PoolKind::Avg);
+}
+Status ref_GlobalMaxPool(KernelCtx& ctx) {
+  return global_pool(ctx, PoolKind::Max);
+}
+Status ref_GlobalLpPool(KernelCtx& ctx) {
+  return global_pool(ctx, PoolKind::Lp);
+}
 
 // y = zeros(output shape); y[unravel(indices[j])] = x.flat[j]. Indices are flat offsets into the
 // default output (N, C, (in - 1) * stride + kernel - pads), as MaxPool's Indices output gives

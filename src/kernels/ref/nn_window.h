@@ -8,7 +8,7 @@
 
 namespace condense {
 
-inline constexpr int64_t kWindowPad = -1;     // inside the explicit padding
+inline constexpr int64_t kWindowPad = -1;      // inside the explicit padding
 inline constexpr int64_t kWindowOutside = -2;  // past the padded extent (ceil_mode windows)
 
 // table[kk * n_from + f]: the flat spatial offset in the `to` space of kernel tap kk applied at
@@ -25,7 +25,8 @@ inline std::vector<int64_t> window_table(const WindowGeom& g, const Shape& from,
       int64_t off = 0;
       for (int64_t d = 0; d < g.rank; ++d) {
         const int64_t p = fidx[d] * g.strides[d] - g.pad_begin[d] + kidx[d] * g.dilations[d];
-        if (p < -std::max<int64_t>(g.pad_begin[d], 0) || p >= to[d] + std::max<int64_t>(g.pad_end[d], 0)) {
+        if (p < -std::max<int64_t>(g.pad_begin[d], 0) ||
+            p >= to[d] + std::max<int64_t>(g.pad_end[d], 0)) {
           off = kWindowOutside;
           break;
         }
