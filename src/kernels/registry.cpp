@@ -6,6 +6,13 @@ namespace condense {
 #include <condense/ops/all.inc>
 #undef CONDENSE_OP
 
+// Fast kernel factories, one catalog line each: CONDENSE_FAST_KERNEL(Op, factory). Declared
+// outside the anonymous namespace: they are defined in the backend files.
+#define CONDENSE_FAST_KERNEL(op, factory) \
+  Result<std::unique_ptr<Kernel>> factory(const KernelCreateCtx&);
+#include "kernels/fast_kernels.inc"
+#undef CONDENSE_FAST_KERNEL
+
 namespace {
 constexpr RefKernelFn kRef[] = {
 #define CONDENSE_OP(name, domain, in_min, in_max, out_min, out_max) &ref_##name,
@@ -24,11 +31,6 @@ class RefKernel final : public Kernel {
   RefKernelFn fn_;
 };
 
-// Fast kernel factories, one catalog line each: CONDENSE_FAST_KERNEL(Op, factory).
-#define CONDENSE_FAST_KERNEL(op, factory) \
-  Result<std::unique_ptr<Kernel>> factory(const KernelCreateCtx&);
-#include "kernels/fast_kernels.inc"
-#undef CONDENSE_FAST_KERNEL
 
 struct FastEntry {
   OpKind op;

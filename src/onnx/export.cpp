@@ -70,6 +70,68 @@ Status export_attr(const std::string& name, const ir::Attribute& a, int64_t opse
   return Status::ok();
 }
 
+// A node carrying a fused activation ("_activation", see src/ops/nn_activation.h) is written as
+// the node itself, producing "<out>_preact", then a standard activation node producing <out>.
+Status export_fused_activation(const ir::Graph& g, const ir::Node& n, ::onnx::NodeProto* np,
+                               ::onnx::GraphProto* gp) {
+  const std::string act = n.attr_string("_activation", "");
+  const float alpha = n.attr_float("_activation_alpha", 0.f);
+  const float beta = n.attr_float("_activation_beta", 0.f);
+  auto fresh = [&](const std::string& base) {
+    std::string name = base;
+    for (int i = 1; g.find_value(name); ++i) name = fmt::format("{}_{}", base, i);
+    return name;
+  };
+  const std::string out = np->output(0);
+  const std::string pre = fresh(out + "_preact");
+  np->set_output(0, pre);
+  ::onnx::NodeProto* ap = gp->add_node();
+  ap->set_name(fresh(n.name + "_" + act));
+  ap->add_input(pre);
+  ap->add_output(out);
+  auto add_float = [&](const char* key, float v) {
+    auto* a = ap->add_attribute();
+    a->set_name(key);
+    a->set_type(::onnx::AttributeProto::FLOAT);
+    a->set_f(v);
+  };
+  if (act == "Relu" || act == "Sigmoid" || act == "Tanh") {
+    ap->set_op_type(act);
+  } else if (act == "LeakyRelu") {
+    ap->set_op_type(act);
+    add_float("alpha", alpha);
+  } else if (act == "HardSigmoid") {
+    ap->set_op_type(act);
+    add_float("alpha", alpha);
+    add_float("beta", beta);
+  } else if (act == "Gelu" || act == "GeluTanh") {
+    ap->set_op_type("Gelu");
+    if (act == "GeluTanh") {
+      auto* a = ap->add_attribute();
+      a->set_name("approximate");
+      a->set_type(::onnx::AttributeProto::STRING);
+      a->set_s("tanh");
+    }
+  } else if (act == "Clip") {
+    ap->set_op_type("Clip");
+    const DType dt = n.outputs[0] ? n.outputs[0]->dtype : DType::F32;
+    for (int i = 0; i < 2; ++i) {
+      const float v = i == 0 ? alpha : beta;
+      const std::string name = fresh(fmt::format("{}_{}", ap->name(), i == 0 ? "min" : "max"));
+      Tensor t = Tensor::empty(dt, {});
+      if (dt == DType::F64) t.data<double>()[0] = v;
+      else if (dt == DType::F16) t.data<Half>()[0] = Half(v);
+      else if (dt == DType::BF16) t.data<BFloat16>()[0] = BFloat16(v);
+      else t.data<float>()[0] = v;
+      tensor_to_proto(t, name, gp->add_initializer());
+      ap->add_input(name);
+    }
+  } else {
+    return Status::errorf("node {}: unknown fused activation '{}'", n.describe(), act);
+  }
+  return Status::ok();
+}
+
 Status export_graph(const ir::Graph& g, int64_t opset, ::onnx::GraphProto* gp) {
   gp->set_name(g.name.empty() ? "main" : g.name);
   std::unordered_set<const ir::Value*> written;
@@ -97,6 +159,7 @@ Status export_graph(const ir::Graph& g, int64_t opset, ::onnx::GraphProto* gp) {
       Status s = h->second.downgrade(dctx);
       if (!s) return s.with_context(fmt::format("exporting node {} at opset {}", n->describe(), opset));
     }
+    if (n->has_attr("_activation")) CONDENSE_TRY(export_fused_activation(g, *n, np, gp));
   }
   for (const ir::Value* v : g.outputs) set_type(v, gp->add_output());
   for (const auto& v : g.values()) {
@@ -113,6 +176,8 @@ int64_t required_opset(const ir::Graph& g) {
   for (const auto& n : g.nodes()) {
     auto h = hooks.find(n->op);
     if (h != hooks.end()) need = std::max(need, h->second.min_opset);
+    const std::string act = n->attr_string("_activation", "");
+    if (act == "Gelu" || act == "GeluTanh") need = std::max<int64_t>(need, 20);  // fused Gelu
     for (const auto& [k, a] : n->attrs)
       if (a.kind == ir::Attribute::Kind::Graph) need = std::max(need, required_opset(*a.g));
   }

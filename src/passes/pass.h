@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace condense {
@@ -30,5 +31,18 @@ Status run_passes(ir::Graph& g, std::vector<std::unique_ptr<Pass>>& passes, Pass
 // Individual passes (one file each).
 std::unique_ptr<Pass> make_fold_constants_pass();
 std::unique_ptr<Pass> make_remove_identity_pass();
+std::unique_ptr<Pass> make_fold_batchnorm_pass();
+std::unique_ptr<Pass> make_fuse_activation_pass();
+
+// --- helpers for rewriting passes ---
+
+// Uses of each value: node inputs, graph outputs (one use each), and a use for every value whose
+// name a subgraph (If/Loop body) mentions, since bodies may capture outer values by name.
+std::unordered_map<const ir::Value*, int> value_use_counts(const ir::Graph& g);
+// Whether v is one of the graph's outputs.
+bool is_graph_output(const ir::Graph& g, const ir::Value* v);
+// Makes `producer` produce `consumer`'s output 0 in place of its own output 0 and removes
+// `consumer` (whose only data input was producer's output): the value keeps its name and uses.
+void absorb_consumer(ir::Graph& g, ir::Node* producer, ir::Node* consumer);
 
 }  // namespace condense

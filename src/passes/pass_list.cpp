@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <unordered_set>
+
 #include "passes/pass.h"
 
 namespace condense {
@@ -6,6 +9,8 @@ std::vector<std::unique_ptr<Pass>> default_load_passes() {
   std::vector<std::unique_ptr<Pass>> passes;
   passes.push_back(make_remove_identity_pass());
   passes.push_back(make_fold_constants_pass());
+  passes.push_back(make_fold_batchnorm_pass());
+  passes.push_back(make_fuse_activation_pass());
   return passes;
 }
 
@@ -19,6 +24,45 @@ Status run_passes(ir::Graph& g, std::vector<std::unique_ptr<Pass>>& passes, Pass
     }
   }
   return Status::ok();
+}
+
+namespace {
+void collect_subgraph_names(const ir::Graph& g, std::unordered_set<std::string>& names) {
+  for (const auto& n : g.nodes()) {
+    for (const ir::Value* in : n->inputs)
+      if (in) names.insert(in->name);
+    for (const auto& [k, a] : n->attrs)
+      if (a.kind == ir::Attribute::Kind::Graph && a.g) collect_subgraph_names(*a.g, names);
+  }
+  for (const ir::Value* o : g.outputs) names.insert(o->name);
+}
+}  // namespace
+
+std::unordered_map<const ir::Value*, int> value_use_counts(const ir::Graph& g) {
+  std::unordered_map<const ir::Value*, int> uses;
+  std::unordered_set<std::string> captured;
+  for (const auto& n : g.nodes()) {
+    for (const ir::Value* in : n->inputs)
+      if (in) ++uses[in];
+    for (const auto& [k, a] : n->attrs)
+      if (a.kind == ir::Attribute::Kind::Graph && a.g) collect_subgraph_names(*a.g, captured);
+  }
+  for (const ir::Value* o : g.outputs) ++uses[o];
+  if (!captured.empty())
+    for (const auto& v : g.values())
+      if (captured.count(v->name)) ++uses[v.get()];
+  return uses;
+}
+
+bool is_graph_output(const ir::Graph& g, const ir::Value* v) {
+  return std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end();
+}
+
+void absorb_consumer(ir::Graph& g, ir::Node* producer, ir::Node* consumer) {
+  ir::Value* out = consumer->outputs[0];
+  g.remove_node(consumer);
+  producer->outputs[0] = out;
+  out->producer = producer;
 }
 
 }  // namespace condense

@@ -1,0 +1,188 @@
+// oneDNN Conv / ConvTranspose, f32, 1-D to 3-D, groups (depthwise included), constant weights
+// and bias, fused bias and activation (post-ops). x and y stay plain (N, C, D...); the weights
+// are reordered once into the blocked layout the primitive asks for (format_tag::any).
+#include <unordered_map>
+
+#include "kernels/dnnl/dnnl_common.h"
+#include "ops/nn_geometry.h"
+
+namespace condense {
+
+namespace {
+using namespace dnnl_internal;
+using dnnl::memory;
+
+class DnnlConvF32 final : public Kernel {
+ public:
+  DnnlConvF32(const ir::Node& node, Tensor w, std::optional<Tensor> b, bool transpose,
+              FusedActivation act)
+      : w_(std::move(w)),
+        b_(std::move(b)),
+        transpose_(transpose),
+        act_(act),
+        group_(node.attr_int("group", 1)),
+        fallback_(ref_kernel_fn(node.op)) {}
+
+  std::string_view name() const override {
+    return transpose_ ? "dnnl_deconv_f32" : "dnnl_conv_f32";
+  }
+
+  Status run(KernelCtx& ctx) override {
+    const Tensor& x = ctx.in(0);
+    Entry* e = cache_.find(x.shape());
+    if (!e) {
+      Entry fresh;
+      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx.node, x.shape(), fresh); }));
+      e = &cache_.insert(x.shape(), {}, std::move(fresh));
+    }
+    if (!e->supported) return fallback_(ctx);
+    return guarded(ctx.node, [&] {
+      e->src.set_data_handle(const_cast<void*>(x.raw()));
+      e->dst.set_data_handle(ctx.out(0).raw());
+      e->prim.execute(cpu_stream(), e->args);
+      cpu_stream().wait();
+      return Status::ok();
+    });
+  }
+
+ private:
+  struct Entry {
+    bool supported = false;
+    dnnl::primitive prim;
+    memory src, dst;
+    std::unordered_map<int, memory> args;
+  };
+
+  // Plain weights desc in oneDNN's dim order. Conv: (G, M/G, C/G, k...) or (M, C, k...), which
+  // is ONNX's (M, C/G, k...) as is. Deconv: oneDNN wants (G, OC/G, IC/G, k...) while ONNX stores
+  // (C, M/G, k...) = (G, IC/G, OC/G, k...): same bytes, strides swapped.
+  memory::desc plain_weights() const {
+    const Shape& ws = w_.shape();
+    const int64_t K = shape_numel(std::span<const int64_t>(ws).subspan(2));
+    memory::dims kdims(ws.begin() + 2, ws.end()), kstrides(kdims.size(), 1);
+    for (size_t i = kdims.size(); i-- > 1;) kstrides[i - 1] = kstrides[i] * kdims[i];
+    memory::dims dims, strides;
+    if (!transpose_) {
+      const int64_t Mg = ws[0] / group_, Cg = ws[1];
+      if (group_ > 1)
+        dims = {group_, Mg, Cg}, strides = {Mg * Cg * K, Cg * K, K};
+      else
+        dims = {ws[0], Cg}, strides = {Cg * K, K};
+    } else {
+      const int64_t Cg = ws[0] / group_, Mg = ws[1];
+      if (group_ > 1)
+        dims = {group_, Mg, Cg}, strides = {Cg * Mg * K, K, Mg * K};
+      else
+        dims = {Mg, Cg}, strides = {K, Mg * K};
+    }
+    dims.insert(dims.end(), kdims.begin(), kdims.end());
+    strides.insert(strides.end(), kstrides.begin(), kstrides.end());
+    return memory::desc(dims, memory::data_type::f32, strides);
+  }
+
+  // The weights in the layout `want`, reordered once per distinct layout.
+  memory packed_weights(const memory::desc& want) {
+    for (auto& [d, m] : packed_)
+      if (d == want) return m;
+    memory::desc src_md = plain_weights();
+    memory src(src_md, cpu_engine(), const_cast<void*>(w_.raw()));
+    memory dst(want, cpu_engine());
+    dnnl::reorder(src, dst).execute(cpu_stream(), src, dst);
+    cpu_stream().wait();
+    packed_.emplace_back(want, dst);
+    return dst;
+  }
+
+  Status build(const ir::Node& node, const Shape& xs, Entry& e) {
+    const std::span<const int64_t> kernel = std::span<const int64_t>(w_.shape()).subspan(2);
+    auto g = transpose_ ? conv_transpose_geometry(node, xs, kernel)
+                        : window_geometry(node, xs, kernel, false);
+    if (!g) return Status::errorf("node {}: {}", node.describe(), g.status().message());
+    const int64_t M = transpose_ ? w_.dim(1) * group_ : w_.dim(0);
+    Shape ys = {xs[0], M};
+    ys.insert(ys.end(), g->out.begin(), g->out.end());
+    memory::dims strides = to_dims(g->strides), dil(g->rank), pl = to_dims(g->pad_begin),
+                 pr = to_dims(g->pad_end);
+    for (int64_t i = 0; i < g->rank; ++i) dil[i] = g->dilations[i] - 1;
+    if (transpose_) {
+      // oneDNN's deconv output is (in - 1) * s + extent - pl - pr: output_padding shrinks pr.
+      const Shape op = node.attr_ints("output_padding", Shape(g->rank, 0));
+      for (int64_t i = 0; i < g->rank; ++i) {
+        pr[i] = (xs[2 + i] - 1) * g->strides[i] + (g->kernel[i] - 1) * g->dilations[i] + 1 - pl[i] -
+                ys[2 + i];
+      }
+    }
+    for (int64_t i = 0; i < g->rank; ++i)
+      if (pl[i] < 0 || pr[i] < 0) return Status::ok();  // unsupported: the reference runs
+    if (shape_numel(xs) == 0) return Status::ok();
+    const memory::desc src_md = plain_f32(to_dims(xs)), dst_md = plain_f32(to_dims(ys));
+    memory::dims wdims = plain_weights().dims();
+    const memory::desc w_any(wdims, memory::data_type::f32, memory::format_tag::any);
+    const memory::desc b_md =
+        b_ ? memory::desc({M}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
+    dnnl::primitive_attr attr;
+    dnnl::post_ops ops;
+    append_activation(ops, act_);
+    attr.set_post_ops(ops);
+    memory::desc w_md;
+    if (!transpose_) {
+      dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference,
+                                        dnnl::algorithm::convolution_direct, src_md, w_any, b_md,
+                                        dst_md, strides, dil, pl, pr);
+      dnnl::convolution_forward::primitive_desc pd(d, attr, cpu_engine());
+      e.prim = dnnl::convolution_forward(pd);
+      w_md = pd.weights_desc();
+    } else {
+      dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference,
+                                          dnnl::algorithm::deconvolution_direct, src_md, w_any,
+                                          b_md, dst_md, strides, dil, pl, pr);
+      dnnl::deconvolution_forward::primitive_desc pd(d, attr, cpu_engine());
+      e.prim = dnnl::deconvolution_forward(pd);
+      w_md = pd.weights_desc();
+    }
+    e.src = memory(src_md, cpu_engine(), nullptr);
+    e.dst = memory(dst_md, cpu_engine(), nullptr);
+    e.args = {
+        {DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, packed_weights(w_md)}, {DNNL_ARG_DST, e.dst}};
+    if (b_) e.args[DNNL_ARG_BIAS] = memory(b_md, cpu_engine(), const_cast<void*>(b_->raw()));
+    e.supported = true;
+    return Status::ok();
+  }
+
+  Tensor w_;
+  std::optional<Tensor> b_;
+  bool transpose_;
+  FusedActivation act_;
+  int64_t group_;
+  RefKernelFn fallback_;
+  std::vector<std::pair<memory::desc, memory>> packed_;
+  ShapeCache<Entry> cache_;
+};
+
+Result<std::unique_ptr<Kernel>> make_conv(const KernelCreateCtx& ctx, bool transpose) {
+  const ir::Node& n = ctx.node;
+  if (!all_f32(ctx) || ctx.constant_inputs.size() < 2 || !ctx.constant_inputs[1])
+    return std::unique_ptr<Kernel>();
+  const Tensor& w = *ctx.constant_inputs[1];
+  if (w.rank() < 3 || w.rank() > 5) return std::unique_ptr<Kernel>();
+  std::optional<Tensor> b;
+  if (n.input(2)) {
+    if (!ctx.constant_inputs[2]) return std::unique_ptr<Kernel>();
+    b = *ctx.constant_inputs[2];
+  }
+  auto act = fused_activation(n);
+  if (!act || !activation_supported(*act)) return std::unique_ptr<Kernel>();
+  const int64_t group = n.attr_int("group", 1);
+  if (group < 1 || w.dim(0) % group != 0) return std::unique_ptr<Kernel>();  // infer reports it
+  return std::unique_ptr<Kernel>(std::make_unique<DnnlConvF32>(n, w, b, transpose, *act));
+}
+}  // namespace
+
+Result<std::unique_ptr<Kernel>> make_dnnl_conv_f32(const KernelCreateCtx& ctx) {
+  return make_conv(ctx, false);
+}
+Result<std::unique_ptr<Kernel>> make_dnnl_conv_transpose_f32(const KernelCreateCtx& ctx) {
+  return make_conv(ctx, true);
+}
+
+}  // namespace condense

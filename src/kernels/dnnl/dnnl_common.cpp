@@ -1,0 +1,72 @@
+#include "kernels/dnnl/dnnl_common.h"
+
+namespace condense::dnnl_internal {
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& cpu_stream() {
+  thread_local dnnl::stream s(cpu_engine());
+  return s;
+}
+
+bool activation_supported(const FusedActivation& act) {
+  dnnl::post_ops ops;
+  return append_activation(ops, act);
+}
+
+bool append_activation(dnnl::post_ops& ops, const FusedActivation& act) {
+  using A = dnnl::algorithm;
+  switch (act.kind) {
+    case FusedAct::None:
+      return true;
+    case FusedAct::Relu:
+      ops.append_eltwise(1.f, A::eltwise_relu, 0.f, 0.f);
+      return true;
+    case FusedAct::LeakyRelu:
+      ops.append_eltwise(1.f, A::eltwise_relu, act.alpha, 0.f);
+      return true;
+    case FusedAct::Clip:
+      ops.append_eltwise(1.f, A::eltwise_clip_v2, act.alpha, act.beta);
+      return true;
+    case FusedAct::Sigmoid:
+      ops.append_eltwise(1.f, A::eltwise_logistic, 0.f, 0.f);
+      return true;
+    case FusedAct::Tanh:
+      ops.append_eltwise(1.f, A::eltwise_tanh, 0.f, 0.f);
+      return true;
+    case FusedAct::HardSigmoid:  // clip(alpha * x + beta, 0, 1)
+      ops.append_eltwise(1.f, A::eltwise_linear, act.alpha, act.beta);
+      ops.append_eltwise(1.f, A::eltwise_clip_v2, 0.f, 1.f);
+      return true;
+    case FusedAct::Gelu:
+      ops.append_eltwise(1.f, A::eltwise_gelu_erf, 0.f, 0.f);
+      return true;
+    case FusedAct::GeluTanh:
+      ops.append_eltwise(1.f, A::eltwise_gelu_tanh, 0.f, 0.f);
+      return true;
+  }
+  return false;
+}
+
+dnnl::memory::dims to_dims(std::span<const int64_t> s) {
+  return dnnl::memory::dims(s.begin(), s.end());
+}
+
+dnnl::memory::desc plain_f32(const dnnl::memory::dims& dims) {
+  // Row-major strides: works for any rank without naming a format tag.
+  dnnl::memory::dims strides(dims.size(), 1);
+  for (size_t i = dims.size(); i-- > 1;)
+    strides[i - 1] = strides[i] * std::max<int64_t>(dims[i], 1);
+  return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
+}
+
+bool all_f32(const KernelCreateCtx& ctx) {
+  for (size_t i = 0; i < ctx.input_dtypes.size(); ++i)
+    if (ctx.node.input(i) && ctx.input_dtypes[i] != DType::F32) return false;
+  return true;
+}
+
+}  // namespace condense::dnnl_internal

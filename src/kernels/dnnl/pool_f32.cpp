@@ -1,0 +1,108 @@
+// oneDNN pooling, f32: MaxPool (without the Indices output), AveragePool, GlobalAveragePool.
+// Plain (N, C, D...) in and out. ceil_mode windows become extra right padding; AveragePool with
+// count_include_pad over such a window would count it, so that case runs the reference.
+#include <unordered_map>
+
+#include "kernels/dnnl/dnnl_common.h"
+#include "ops/nn_geometry.h"
+
+namespace condense {
+
+namespace {
+using namespace dnnl_internal;
+using dnnl::memory;
+
+class DnnlPoolF32 final : public Kernel {
+ public:
+  explicit DnnlPoolF32(const ir::Node& node) : op_(node.op), fallback_(ref_kernel_fn(node.op)) {}
+  std::string_view name() const override { return "dnnl_pool_f32"; }
+
+  Status run(KernelCtx& ctx) override {
+    const Tensor& x = ctx.in(0);
+    Entry* e = cache_.find(x.shape());
+    if (!e) {
+      Entry fresh;
+      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx.node, x.shape(), fresh); }));
+      e = &cache_.insert(x.shape(), {}, std::move(fresh));
+    }
+    if (!e->supported) return fallback_(ctx);
+    return guarded(ctx.node, [&] {
+      e->src.set_data_handle(const_cast<void*>(x.raw()));
+      e->dst.set_data_handle(ctx.out(0).raw());
+      e->prim.execute(cpu_stream(), e->args);
+      cpu_stream().wait();
+      return Status::ok();
+    });
+  }
+
+ private:
+  struct Entry {
+    bool supported = false;
+    dnnl::primitive prim;
+    memory src, dst;
+    std::unordered_map<int, memory> args;
+  };
+
+  Status build(const ir::Node& node, const Shape& xs, Entry& e) {
+    if (xs.size() < 3 || xs.size() > 5 || shape_numel(xs) == 0) return Status::ok();
+    WindowGeom g;
+    dnnl::algorithm alg = dnnl::algorithm::pooling_max;
+    if (op_ == OpKind::GlobalAveragePool) {
+      g.rank = static_cast<int64_t>(xs.size()) - 2;
+      g.in.assign(xs.begin() + 2, xs.end());
+      g.kernel = g.in;
+      g.out.assign(g.rank, 1);
+      g.strides = g.dilations = Shape(g.rank, 1);
+      g.pad_begin = g.pad_end = Shape(g.rank, 0);
+      alg = dnnl::algorithm::pooling_avg_exclude_padding;
+    } else {
+      const bool ceil_mode = node.attr_int("ceil_mode", 0) != 0;
+      auto r = window_geometry(node, xs, node.attr_ints("kernel_shape"), ceil_mode);
+      if (!r) return Status::errorf("node {}: {}", node.describe(), r.status().message());
+      g = *r;
+      if (op_ == OpKind::AveragePool)
+        alg = node.attr_int("count_include_pad", 0) != 0
+                  ? dnnl::algorithm::pooling_avg_include_padding
+                  : dnnl::algorithm::pooling_avg_exclude_padding;
+    }
+    memory::dims pr(g.rank), dil(g.rank);
+    for (int64_t i = 0; i < g.rank; ++i) {
+      const int64_t extent = (g.kernel[i] - 1) * g.dilations[i] + 1;
+      pr[i] = (g.out[i] - 1) * g.strides[i] + extent - g.in[i] - g.pad_begin[i];
+      dil[i] = g.dilations[i] - 1;
+      if (pr[i] < 0) pr[i] = 0;  // trailing inputs no window reaches
+      if (pr[i] != g.pad_end[i] && alg == dnnl::algorithm::pooling_avg_include_padding)
+        return Status::ok();
+      // oneDNN requires every window to overlap the input.
+      if (g.pad_begin[i] >= extent || pr[i] >= extent) return Status::ok();
+    }
+    Shape ys = {xs[0], xs[1]};
+    ys.insert(ys.end(), g.out.begin(), g.out.end());
+    const memory::desc src_md = plain_f32(to_dims(xs)), dst_md = plain_f32(to_dims(ys));
+    dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_md, dst_md,
+                                     to_dims(g.strides), to_dims(g.kernel), dil,
+                                     to_dims(g.pad_begin), pr);
+    dnnl::pooling_v2_forward::primitive_desc pd(d, cpu_engine());
+    e.prim = dnnl::pooling_v2_forward(pd);
+    e.src = memory(src_md, cpu_engine(), nullptr);
+    e.dst = memory(dst_md, cpu_engine(), nullptr);
+    e.args = {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DST, e.dst}};
+    e.supported = true;
+    return Status::ok();
+  }
+
+  OpKind op_;
+  RefKernelFn fallback_;
+  ShapeCache<Entry> cache_;
+};
+}  // namespace
+
+Result<std::unique_ptr<Kernel>> make_dnnl_pool_f32(const KernelCreateCtx& ctx) {
+  const ir::Node& n = ctx.node;
+  if (!all_f32(ctx)) return std::unique_ptr<Kernel>();
+  // MaxPool's Indices output is not oneDNN's workspace: reference.
+  if (n.op == OpKind::MaxPool && n.output(1)) return std::unique_ptr<Kernel>();
+  return std::unique_ptr<Kernel>(std::make_unique<DnnlPoolF32>(n));
+}
+
+}  // namespace condense
