@@ -151,6 +151,12 @@ int run_bench(const BenchArgs& a) {
     inputs.push_back(random_tensor(g->inputs[i]->dtype, (*shapes)[i], rng));
     names.push_back(g->inputs[i]->name);
   }
+  {
+    std::map<std::string, Tensor> feeds;
+    for (size_t i = 0; i < inputs.size(); ++i) feeds[names[i]] = inputs[i];
+    if (Status s = check_feeds(*g, feeds); !s)
+      return fail(s, "fix the shape given with --input-shape");
+  }
   const int64_t items = inputs.empty() || inputs[0].rank() == 0 ? 1 : inputs[0].dim(0);
 
   SessionOptions opts;
