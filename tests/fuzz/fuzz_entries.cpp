@@ -30,7 +30,8 @@ void npy_one(const uint8_t* data, size_t size) {
     auto again = npy::parse_npz(npy::serialize_npz(*arrays));
     CONDENSE_CHECK_MSG(again.is_ok() && again->size() == arrays->size(), "npz round trip failed");
     for (size_t i = 0; i < arrays->size(); ++i)
-      CONDENSE_CHECK_MSG((*again)[i].name == (*arrays)[i].name && (*again)[i].tensor.identical((*arrays)[i].tensor),
+      CONDENSE_CHECK_MSG((*again)[i].name == (*arrays)[i].name &&
+                             (*again)[i].tensor.identical((*arrays)[i].tensor),
                          "npz round trip changed an array");
   }
 }

@@ -42,18 +42,22 @@ std::string deflated_npz(const std::string& name, const std::string& data) {
   deflate(&zs, Z_FINISH);
   comp.resize(zs.total_out);
   deflateEnd(&zs);
-  uint32_t crc = static_cast<uint32_t>(crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
+  uint32_t crc = static_cast<uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(data.data()), static_cast<uInt>(data.size())));
   std::string z;
   put(z, 0x04034b50, 4), put(z, 20, 2), put(z, 0, 2), put(z, 8, 2), put(z, 0, 4), put(z, crc, 4);
   put(z, comp.size(), 4), put(z, data.size(), 4), put(z, name.size(), 2), put(z, 0, 2);
   z += name + comp;
   size_t cd = z.size();
-  put(z, 0x02014b50, 4), put(z, 20, 2), put(z, 20, 2), put(z, 0, 2), put(z, 8, 2), put(z, 0, 4), put(z, crc, 4);
-  put(z, comp.size(), 4), put(z, data.size(), 4), put(z, name.size(), 2), put(z, 0, 2), put(z, 0, 2);
+  put(z, 0x02014b50, 4), put(z, 20, 2), put(z, 20, 2), put(z, 0, 2), put(z, 8, 2), put(z, 0, 4),
+      put(z, crc, 4);
+  put(z, comp.size(), 4), put(z, data.size(), 4), put(z, name.size(), 2), put(z, 0, 2),
+      put(z, 0, 2);
   put(z, 0, 2), put(z, 0, 2), put(z, 0, 4), put(z, 0, 4);
   z += name;
   size_t cd_size = z.size() - cd;
-  put(z, 0x06054b50, 4), put(z, 0, 4), put(z, 1, 2), put(z, 1, 2), put(z, cd_size, 4), put(z, cd, 4), put(z, 0, 2);
+  put(z, 0x06054b50, 4), put(z, 0, 4), put(z, 1, 2), put(z, 1, 2), put(z, cd_size, 4),
+      put(z, cd, 4), put(z, 0, 2);
   return z;
 }
 
@@ -75,19 +79,27 @@ int main(int argc, char** argv) {
   for (int d = 0; d < kDTypeCount; ++d) {
     DType dt = static_cast<DType>(d);
     Tensor t = Tensor::zeros(dt, {2, 3});
-    for (size_t i = 0; i < t.nbytes(); ++i) static_cast<uint8_t*>(t.raw())[i] = static_cast<uint8_t>(dt == DType::Bool ? i & 1 : i * 7);
+    for (size_t i = 0; i < t.nbytes(); ++i)
+      static_cast<uint8_t*>(t.raw())[i] = static_cast<uint8_t>(dt == DType::Bool ? i & 1 : i * 7);
     save(root / "npy" / fmt::format("dtype_{}.npy", dtype_name(dt)), npy::serialize(t));
   }
   save(root / "npy" / "scalar.npy", npy::serialize(Tensor::scalar<double>(2.5)));
   save(root / "npy" / "empty.npy", npy::serialize(Tensor::zeros(DType::F32, {0, 3})));
   std::string f4("\x00\x00\x80\x3f\x00\x00\x00\x40\x00\x00\x40\x40\x00\x00\x80\x40", 16);
-  save(root / "npy" / "fortran.npy", npy_with_header("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", f4, 1));
-  save(root / "npy" / "bigendian.npy", npy_with_header("{'descr': '>i4', 'fortran_order': False, 'shape': (4,), }", f4, 1));
-  save(root / "npy" / "v2.npy", npy_with_header("{'descr': '<u2', 'fortran_order': False, 'shape': (8,), }", f4, 2));
-  save(root / "npy" / "v3.npy", npy_with_header("{\"descr\": \"|b1\", \"fortran_order\": False, \"shape\": (2L, 8L)}", f4, 3));
+  save(root / "npy" / "fortran.npy",
+       npy_with_header("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", f4, 1));
+  save(root / "npy" / "bigendian.npy",
+       npy_with_header("{'descr': '>i4', 'fortran_order': False, 'shape': (4,), }", f4, 1));
+  save(root / "npy" / "v2.npy",
+       npy_with_header("{'descr': '<u2', 'fortran_order': False, 'shape': (8,), }", f4, 2));
+  save(root / "npy" / "v3.npy",
+       npy_with_header("{\"descr\": \"|b1\", \"fortran_order\": False, \"shape\": (2L, 8L)}", f4,
+                       3));
   save(root / "npy" / "stored.npz",
-       npy::serialize_npz({{"a", Tensor::from_vector<float>({1, 2, 3}, {3})}, {"b", Tensor::scalar<int64_t>(4)}}));
-  save(root / "npy" / "deflated.npz", deflated_npz("w.npy", npy::serialize(Tensor::zeros(DType::F64, {4, 4}))));
+       npy::serialize_npz(
+           {{"a", Tensor::from_vector<float>({1, 2, 3}, {3})}, {"b", Tensor::scalar<int64_t>(4)}}));
+  save(root / "npy" / "deflated.npz",
+       deflated_npz("w.npy", npy::serialize(Tensor::zeros(DType::F64, {4, 4}))));
 
   // x: f32[N, 4] -> MatMul -> Add -> Relu -> Reshape(Constant) -> Identity
   ir::Graph g;
