@@ -202,7 +202,7 @@ Result<std::vector<NamedArray>> parse_npz(std::string_view bytes) {
     auto t = parse(*data);
     if (!t) return t.status().with_context(fmt::format(".npz member '{}'", m.name));
     std::string name = m.name;
-    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".npy") == 0)
+    if (name.size() >= 4 && name.compare(name.size() - 4, 4, ".npy") == 0)
       name.resize(name.size() - 4);
     if (!seen.insert(name).second) return Status::errorf(".npz has two members named '{}'", name);
     arrays.push_back({std::move(name), std::move(*t)});
