@@ -1,6 +1,7 @@
 #include <condense/file.h>
 #include <condense/onnx.h>
 
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 
@@ -21,10 +22,16 @@ Result<std::string> read_external(const ::onnx::TensorProto& p, const std::strin
                                   size_t expected) {
   std::string location;
   int64_t offset = 0, length = -1;
+  auto parse_int = [&](const std::string& key, const std::string& text, int64_t& out) -> Status {
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+    if (ec != std::errc() || end != text.data() + text.size() || out < 0)
+      return Status::errorf("tensor '{}': external data {} '{}' is not a non-negative integer", p.name(), key, text);
+    return Status::ok();
+  };
   for (const auto& kv : p.external_data()) {
     if (kv.key() == "location") location = kv.value();
-    else if (kv.key() == "offset") offset = std::stoll(kv.value());
-    else if (kv.key() == "length") length = std::stoll(kv.value());
+    else if (kv.key() == "offset") CONDENSE_TRY(parse_int("offset", kv.value(), offset));
+    else if (kv.key() == "length") CONDENSE_TRY(parse_int("length", kv.value(), length));
   }
   if (location.empty()) return Status::errorf("tensor '{}': external data without a location", p.name());
   if (base_dir.empty())
@@ -88,6 +95,19 @@ Result<Tensor> tensor_from_proto(const ::onnx::TensorProto& p, const std::string
     if (nbytes) std::memcpy(t.raw(), p.raw_data().data(), nbytes);
     return t;
   }
+  // Typed fields: check the value count before allocating (a corrupt file may claim any shape).
+  int64_t field_count = 0;
+  switch (*dtype) {
+    case DType::F32: field_count = p.float_data_size(); break;
+    case DType::F64: field_count = p.double_data_size(); break;
+    case DType::I64: field_count = p.int64_data_size(); break;
+    case DType::U32:
+    case DType::U64: field_count = p.uint64_data_size(); break;
+    default: field_count = p.int32_data_size(); break;
+  }
+  if (field_count != numel)
+    return Status::errorf("tensor '{}' has {} values but its shape {} needs {}", p.name(), field_count,
+                          shape_str(shape), numel);
   Tensor t = Tensor::zeros(*dtype, shape);
   const std::string& name = p.name();
   switch (*dtype) {
@@ -124,6 +144,13 @@ Result<Tensor> tensor_from_sparse_proto(const ::onnx::SparseTensorProto& p, cons
   CONDENSE_ASSIGN_OR_RETURN(Tensor indices, tensor_from_proto(p.indices(), base_dir));
   Shape shape(p.dims().begin(), p.dims().end());
   const std::string& name = p.values().name();
+  int64_t numel = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return Status::errorf("sparse tensor '{}' has a negative dimension {}", name, d);
+    if (d != 0 && numel > (int64_t{1} << 31) / d)
+      return Status::errorf("sparse tensor '{}' is too large to densify ({})", name, shape_str(shape));
+    numel *= d;
+  }
   Tensor dense = Tensor::zeros(values.dtype(), shape);
   const int64_t nnz = values.numel();
   const int64_t rank = static_cast<int64_t>(shape.size());
@@ -132,7 +159,13 @@ Result<Tensor> tensor_from_sparse_proto(const ::onnx::SparseTensorProto& p, cons
   auto flat_index = [&](int64_t k) -> Result<int64_t> {
     if (indices.rank() == 1) return indices.get_i64(k);
     int64_t flat = 0;
-    for (int64_t d = 0; d < rank; ++d) flat = flat * shape[d] + indices.get_i64(k * rank + d);
+    for (int64_t d = 0; d < rank; ++d) {
+      int64_t i = indices.get_i64(k * rank + d);
+      if (i < 0 || i >= shape[d])
+        return Status::errorf("sparse tensor '{}': index {} out of range for dimension {} ({})", name, i, d,
+                              shape[d]);
+      flat = flat * shape[d] + i;
+    }
     return flat;
   };
   if (!(indices.rank() == 1 && indices.numel() == nnz) && !(indices.rank() == 2 && indices.numel() == nnz * rank))

@@ -23,7 +23,8 @@ int run_convert(const ConvertArgs& a) {
   auto bytes = onnx::export_bytes(*g, opts);
   if (!bytes) return fail(bytes.status());
   auto again = onnx::import_bytes(*bytes, ".");
-  if (!again) return fail(again.status().with_context("internal: the exported model does not re-import"));
+  if (!again)
+    return fail(again.status().with_context("internal: the exported model does not re-import"));
   if (!a.no_check) {
     Status ok = onnx::check_model_bytes(*bytes);
     auto exported_opset = again->opset_imports[""];
@@ -43,7 +44,8 @@ Command make_convert_command() {
             auto* sub = app.add_subcommand("convert", "import an ONNX model and write it back out");
             sub->add_option("model", args->input, "input .onnx")->required();
             sub->add_option("-o,--output", args->output, "output .onnx")->required();
-            sub->add_option("--opset", args->opset, "target ai.onnx opset (default: max(model's, 13))");
+            sub->add_option("--opset", args->opset,
+                            "target ai.onnx opset (default: max(model's, 13))");
             sub->add_flag("--no-check", args->no_check, "skip the ONNX checker");
             return [args] { return run_convert(*args); };
           }};

@@ -18,7 +18,10 @@ struct Command {
 };
 
 #define CONDENSE_CLI_COMMANDS(X) \
-  X(convert)
+  X(convert)                     \
+  X(info)                        \
+  X(run)                         \
+  X(bench)
 
 #define CONDENSE_X(name) Command make_##name##_command();
 CONDENSE_CLI_COMMANDS(CONDENSE_X)

@@ -14,8 +14,19 @@ int main(int argc, char** argv) {
   for (auto& c : cmds) runners.push_back(c.add(app));
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    // Usage errors follow the same one-line form as every other error.
+    std::string sub;
+    for (const auto* s : app.get_subcommands()) sub = s->get_name();
+    std::fprintf(stderr, "error: %s\nhint: run 'condense %s%s--help'\n", e.what(), sub.c_str(),
+                 sub.empty() ? "" : " ");
+    return 2;
   }
   for (size_t i = 0; i < cmds.size(); ++i)
     if (app.got_subcommand(cmds[i].name)) return runners[i]();
