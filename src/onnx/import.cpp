@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "onnx/hooks.h"
+#include "onnx/legacy.h"
 #include "onnx/proto.h"
 
 namespace condense::onnx {
@@ -129,6 +130,12 @@ Result<ir::Graph> import_graph(const ::onnx::GraphProto& gp, ImportCtx& ctx, boo
     g.inputs.push_back(v);
   }
 
+  // Declared intermediate types first, so upgrades of old models can see ranks.
+  for (const auto& vi : gp.value_info()) {
+    if (vi.name().empty()) continue;
+    ir::Value* v = lookup(vi.name());
+    if (!v->is_constant()) CONDENSE_TRY(set_value_type(v, vi.type(), false));
+  }
   for (int i = 0; i < gp.node_size(); ++i) {
     const auto& np = gp.node(i);
     std::string name = np.name().empty() ? fmt::format("{}_{}", np.op_type(), i) : np.name();
@@ -157,18 +164,16 @@ Result<ir::Graph> import_graph(const ::onnx::GraphProto& gp, ImportCtx& ctx, boo
       if (!attr) return attr.status().with_context(fmt::format("node '{}' ({})", name, np.op_type()));
       n->attrs[a.name()] = std::move(*attr);
     }
+    UpgradeCtx uctx{g, *n, opset};
+    Status legacy = upgrade_legacy_attributes(uctx);
+    if (!legacy) return legacy.with_context(fmt::format("node '{}' ({}, opset {})", name, np.op_type(), opset));
     auto hooks = op_hooks().find(*op);
     if (hooks != op_hooks().end() && hooks->second.upgrade) {
-      UpgradeCtx uctx{g, *n, opset};
       Status s = hooks->second.upgrade(uctx);
       if (!s) return s.with_context(fmt::format("node '{}' ({}, opset {})", name, np.op_type(), opset));
     }
   }
 
-  for (const auto& vi : gp.value_info()) {
-    auto it = by_name.find(vi.name());
-    if (it != by_name.end() && !it->second->is_constant()) CONDENSE_TRY(set_value_type(it->second, vi.type(), false));
-  }
   for (const auto& out : gp.output()) {
     auto it = by_name.find(out.name());
     if (it == by_name.end()) return Status::errorf("graph output '{}' is not produced by any node", out.name());
@@ -208,8 +213,8 @@ Result<ir::Graph> import_bytes(std::string_view bytes, const std::string& base_d
   }
   if (model.opset_import_size() == 0) ctx.opsets[""] = 1;  // IR < 3 models: opset 1
   int64_t opset = ctx.opsets[""];
-  if (opset < 7 || opset > 26)
-    return Status::errorf("ai.onnx opset {} is not supported (condense imports opsets 7 to 26)", opset);
+  if (opset < 1 || opset > 26)
+    return Status::errorf("ai.onnx opset {} is not supported (condense imports opsets 1 to 26)", opset);
   auto g = import_graph(model.graph(), ctx, false);
   if (!g) return g.status();
   g->producer_name = model.producer_name();
