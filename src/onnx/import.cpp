@@ -211,7 +211,13 @@ Result<ir::Graph> import_bytes(std::string_view bytes, const std::string& base_d
     std::string domain = op.domain() == "ai.onnx" ? "" : op.domain();
     ctx.opsets[domain] = op.version();
   }
-  if (model.opset_import_size() == 0) ctx.opsets[""] = 1;  // IR < 3 models: opset 1
+  if (!ctx.opsets.count("")) {
+    // Before IR version 3 there was no opset_import and the opset was 1; since then a model
+    // must declare it (a missing one usually means a truncated file).
+    if (model.ir_version() >= 3 || model.opset_import_size() > 0)
+      return Status::error("the model declares no ai.onnx opset (opset_import is missing: truncated or not an .onnx file?)");
+    ctx.opsets[""] = 1;
+  }
   int64_t opset = ctx.opsets[""];
   if (opset < 1 || opset > 26)
     return Status::errorf("ai.onnx opset {} is not supported (condense imports opsets 1 to 26)", opset);
