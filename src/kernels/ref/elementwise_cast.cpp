@@ -3,7 +3,8 @@
 //                     out-of-range values undefined; saturating keeps it defined);
 //   integer -> narrower integer: wraps (two's complement, as numpy's astype);
 //   x -> bool: x != 0 (NaN -> true); bool -> x: 0 or 1;
-//   x -> int4/uint4: clamp to [-8, 7] / [0, 15], then round half to even (ONNX's reference);
+//   x -> int4/uint4: truncate toward zero, then wrap modulo 16 (the onnx 1.22 reference: 8 -> -8,
+//                    -9 -> 7 for int4); NaN and infinities -> 0;
 //   int4/uint4 are packed two per byte, element 0 in the low nibble.
 #include <cmath>
 #include <cstring>
@@ -33,18 +34,20 @@ Tensor unpack_4bit(const Tensor& x) {
   return out;
 }
 
-// Writes x (any non-4-bit dtype) into the packed 4-bit tensor y.
+// Writes x (any non-4-bit dtype) into the packed 4-bit tensor y: truncate, wrap modulo 16.
 void pack_4bit(const Tensor& x, Tensor& y) {
-  const bool sign = y.dtype() == DType::I4;
-  const double lo = sign ? -8.0 : 0.0, hi = sign ? 7.0 : 15.0;
   auto* q = y.data<uint8_t>();
   std::memset(q, 0, y.nbytes());
   visit_dtype(x.dtype(), [&]<typename T>() {
     const T* p = x.data<T>();
     for (int64_t i = 0; i < x.numel(); ++i) {
-      double d = convert<double>(p[i]);
-      d = std::isnan(d) ? 0.0 : std::nearbyint(std::min(hi, std::max(lo, d)));
-      const int v = static_cast<int>(d) & 0xF;
+      int v;
+      if constexpr (std::is_integral_v<T>) {
+        v = static_cast<int>(p[i] & 0xF);
+      } else {
+        const double d = std::trunc(convert<double>(p[i]));
+        v = std::isfinite(d) ? static_cast<int>(std::fmod(d, 16.0) + 16.0) & 0xF : 0;
+      }
       q[i / 2] = static_cast<uint8_t>(q[i / 2] | (v << (4 * (i & 1))));
     }
   });
