@@ -32,7 +32,7 @@ using namespace condense;
 namespace {
 
 struct Expectation {
-  std::string suite;  // from an optional leading "@<label substring>": only suites whose label has it
+  std::string suite;  // optional leading "@<label substring>": only suites whose label has it
   std::string pattern;
   std::regex re;
   std::string category;
@@ -304,7 +304,8 @@ int main(int argc, char** argv) {
   fmt::print("\n");
   if (!only)
     for (const auto& e : expectations)
-      if (e.matched == 0) fmt::print("note: expectation '{}' matches no test\n", e.pattern);
+      if (e.matched == 0 && (e.suite.empty() || label.find(e.suite) != std::string::npos))
+        fmt::print("note: expectation '{}' matches no test\n", e.pattern);
   fmt::print("conformance {}: {}/{} passed, {} unexpected ({:.1f} s)\n", label, passed, total,
              unexpected, secs);
   return unexpected ? 1 : 0;
