@@ -192,19 +192,47 @@ Status ref_Div(KernelCtx& ctx) {
   return arith_binary(ctx, kGrainCheap, [](auto a, auto b) { return div(a, b); });
 }
 
+// The exponent is first widened to int64 (integer dtypes) or double (float dtypes), except f32^f32,
+// so only base x {int64, double, float} loops are instantiated.
 Status ref_Pow(KernelCtx& ctx) {
   const Tensor& x = ctx.in(0);
   const Tensor& e = ctx.in(1);
-  auto with_base = [&]<typename TB>() -> Status {
-    if (e.dtype() == DType::Bool || e.dtype() == DType::I4 || e.dtype() == DType::U4)
-      return ctx.fail("unsupported exponent dtype {}", dtype_name(e.dtype()));
-    return visit_dtype(e.dtype(), [&]<typename TE>() -> Status {
-      if constexpr (!std::is_same_v<TE, bool>) {
-        ew::binary_map<TB, TE, TB>(x, e, ctx.out(0), kGrainHeavy,
-                                   [](TB a, TE b) { return pow_one<TB, TE>(a, b); });
+  if (e.dtype() == DType::Bool || e.dtype() == DType::I4 || e.dtype() == DType::U4)
+    return ctx.fail("unsupported exponent dtype {}", dtype_name(e.dtype()));
+  const bool f32_pair = x.dtype() == DType::F32 && e.dtype() == DType::F32;
+  Tensor expo = e;
+  if (!f32_pair && e.dtype() != DType::I64 && e.dtype() != DType::F64) {
+    const bool integral = dtype_is_integer(e.dtype());
+    expo = Tensor::empty(integral ? DType::I64 : DType::F64, e.shape());
+    visit_dtype(e.dtype(), [&]<typename TE>() {
+      const TE* p = e.data<TE>();
+      for (int64_t i = 0; i < e.numel(); ++i) {
+        if constexpr (std::is_same_v<TE, uint64_t>) {
+          expo.data<int64_t>()[i] = static_cast<int64_t>(std::min<uint64_t>(p[i], INT64_MAX));
+        } else if (integral) {
+          expo.data<int64_t>()[i] = ew::sat_cast<int64_t>(p[i]);
+        } else {
+          expo.data<double>()[i] = convert<double>(p[i]);
+        }
       }
-      return Status::ok();
     });
+  }
+  auto with_base = [&]<typename TB>() -> Status {
+    auto go = [&]<typename TE>() {
+      ew::binary_map<TB, TE, TB>(x, expo, ctx.out(0), kGrainHeavy,
+                                 [](TB a, TE b) { return pow_one<TB, TE>(a, b); });
+    };
+    if constexpr (std::is_same_v<TB, float>) {
+      if (expo.dtype() == DType::F32) {
+        go.template operator()<float>();
+        return Status::ok();
+      }
+    }
+    if (expo.dtype() == DType::I64)
+      go.template operator()<int64_t>();
+    else
+      go.template operator()<double>();
+    return Status::ok();
   };
   switch (x.dtype()) {
     case DType::F32:
@@ -228,17 +256,30 @@ Status ref_Pow(KernelCtx& ctx) {
 // only; shape inference rejects fmod=0 on floats as the spec requires).
 Status ref_Mod(KernelCtx& ctx) {
   const bool fmod = ctx.node.attr_int("fmod", 0) != 0;
-  if (dtype_is_float(ctx.in(0).dtype())) {
-    return arith_binary(ctx, kGrainHeavy, [fmod](auto a, auto b) -> decltype(a) {
-      using V = decltype(a);
-      if constexpr (std::is_floating_point_v<V>) {
-        V r = std::fmod(a, b);
-        if (!fmod && r != V(0) && ((r < V(0)) != (b < V(0)))) r += b;
-        return r;
-      } else {
-        return a;  // unreachable: integers take the branch below
-      }
-    });
+  auto float_mod = [fmod](auto a, auto b) {
+    auto r = std::fmod(a, b);
+    if (!fmod && r != 0 && ((r < 0) != (b < 0))) r += b;
+    return r;
+  };
+  const Tensor& a = ctx.in(0);
+  const Tensor& b = ctx.in(1);
+  switch (a.dtype()) {
+    case DType::F32:
+      ew::binary_map<float, float, float>(a, b, ctx.out(0), kGrainHeavy, float_mod);
+      return Status::ok();
+    case DType::F64:
+      ew::binary_map<double, double, double>(a, b, ctx.out(0), kGrainHeavy, float_mod);
+      return Status::ok();
+    case DType::F16:
+      ew::binary_map<Half, Half, Half>(a, b, ctx.out(0), kGrainHeavy,
+                                       ew::via_compute<Half>(float_mod));
+      return Status::ok();
+    case DType::BF16:
+      ew::binary_map<BFloat16, BFloat16, BFloat16>(a, b, ctx.out(0), kGrainHeavy,
+                                                   ew::via_compute<BFloat16>(float_mod));
+      return Status::ok();
+    default:
+      break;
   }
   return integer_binary(ctx, [fmod](auto a, auto b) { return int_mod(a, b, !fmod); });
 }

@@ -162,8 +162,9 @@ void unary_map(const Tensor& x, Tensor& y, int64_t grain, F f) {
   });
 }
 
-// y = f(a, b) with numpy broadcasting; f maps storage types (TA, TB -> TY). The inner loops are
-// specialized on the stride pattern so the compiler vectorizes them. `y` may alias `a` when a
+// y = f(a, b) with numpy broadcasting; f maps storage types (TA, TB -> TY). For f32 (what real
+// models run) the inner loops are specialized on the stride pattern so the compiler vectorizes
+// them; other dtypes share one strided loop to keep compile time down. `y` may alias `a` when a
 // already has y's shape (used by the variadic ops).
 template <typename TA, typename TB, typename TY, typename F>
 void binary_map(const Tensor& a, const Tensor& b, Tensor& y, int64_t grain, F f) {
@@ -171,22 +172,26 @@ void binary_map(const Tensor& a, const Tensor& b, Tensor& y, int64_t grain, F f)
   const TA* pa = a.data<TA>();
   const TB* pb = b.data<TB>();
   TY* py = y.data<TY>();
-  const bool sa = plan.inner_stride[0] != 0, sb = plan.inner_stride[1] != 0;
+  const int64_t sa = plan.inner_stride[0], sb = plan.inner_stride[1];
   run_plan(plan, grain, [&](int64_t o, const std::array<int64_t, 2>& off, int64_t n) {
     const TA* xa = pa + off[0];
     const TB* xb = pb + off[1];
     TY* yy = py + o;
-    if (sa && sb) {
-      for (int64_t i = 0; i < n; ++i) yy[i] = f(xa[i], xb[i]);
-    } else if (sa) {
-      const TB vb = *xb;
-      for (int64_t i = 0; i < n; ++i) yy[i] = f(xa[i], vb);
-    } else if (sb) {
-      const TA va = *xa;
-      for (int64_t i = 0; i < n; ++i) yy[i] = f(va, xb[i]);
+    if constexpr (std::is_same_v<TA, float> && std::is_same_v<TB, float>) {
+      if (sa && sb) {
+        for (int64_t i = 0; i < n; ++i) yy[i] = f(xa[i], xb[i]);
+      } else if (sa) {
+        const float vb = *xb;
+        for (int64_t i = 0; i < n; ++i) yy[i] = f(xa[i], vb);
+      } else if (sb) {
+        const float va = *xa;
+        for (int64_t i = 0; i < n; ++i) yy[i] = f(va, xb[i]);
+      } else {
+        const TY v = f(*xa, *xb);
+        for (int64_t i = 0; i < n; ++i) yy[i] = v;
+      }
     } else {
-      const TY v = f(*xa, *xb);
-      for (int64_t i = 0; i < n; ++i) yy[i] = v;
+      for (int64_t i = 0; i < n; ++i) yy[i] = f(xa[i * sa], xb[i * sb]);
     }
   });
 }
