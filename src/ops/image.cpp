@@ -25,10 +25,11 @@ Result<ResizePlan> plan_resize(const ir::Node& node, const Shape& x, const Tenso
   if (upsample && p.mode == "bilinear") p.mode = "linear";
   if (p.mode != "nearest" && p.mode != "linear" && p.mode != "cubic")
     return node_fail(node, "mode must be nearest, linear or cubic (got '{}')", p.mode);
-  p.coord_mode = upsample ? "asymmetric" : node.attr_string("coordinate_transformation_mode", "half_pixel");
-  static const char* kCoord[] = {"half_pixel",   "half_pixel_symmetric", "pytorch_half_pixel",
-                                 "align_corners", "asymmetric",           "tf_half_pixel_for_nn",
-                                 "tf_crop_and_resize"};
+  p.coord_mode =
+      upsample ? "asymmetric" : node.attr_string("coordinate_transformation_mode", "half_pixel");
+  static const char* kCoord[] = {
+      "half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
+      "asymmetric", "tf_half_pixel_for_nn", "tf_crop_and_resize"};
   bool ok = false;
   for (const char* c : kCoord) ok = ok || p.coord_mode == c;
   if (!ok) return node_fail(node, "unknown coordinate_transformation_mode '{}'", p.coord_mode);
@@ -49,7 +50,8 @@ Result<ResizePlan> plan_resize(const ir::Node& node, const Shape& x, const Tenso
     for (int64_t d = 0; d < rank; ++d) axes.push_back(d);
   std::vector<bool> seen(rank, false);
   for (int64_t& a : axes) {
-    if (a < -rank || a >= rank) return node_fail(node, "axis {} is out of range for rank {}", a, rank);
+    if (a < -rank || a >= rank)
+      return node_fail(node, "axis {} is out of range for rank {}", a, rank);
     if (a < 0) a += rank;
     if (seen[a]) return node_fail(node, "axis {} is repeated", a);
     seen[a] = true;
@@ -63,7 +65,8 @@ Result<ResizePlan> plan_resize(const ir::Node& node, const Shape& x, const Tenso
 
   if (roi && roi->numel() > 0 && p.coord_mode == "tf_crop_and_resize") {
     if (roi->numel() != 2 * na)
-      return node_fail(node, "roi has {} values, expected {} (2 per resized axis)", roi->numel(), 2 * na);
+      return node_fail(node, "roi has {} values, expected {} (2 per resized axis)", roi->numel(),
+                       2 * na);
     for (int64_t i = 0; i < na; ++i) {
       p.roi_start[axes[i]] = roi->get_f64(i);
       p.roi_end[axes[i]] = roi->get_f64(na + i);
@@ -82,8 +85,7 @@ Result<ResizePlan> plan_resize(const ir::Node& node, const Shape& x, const Tenso
       if (!(s > 0)) return node_fail(node, "scales must be positive (got {})", s);
       p.scale[axes[i]] = s;
       double len = static_cast<double>(x[axes[i]]);
-      if (p.coord_mode == "tf_crop_and_resize")
-        len *= p.roi_end[axes[i]] - p.roi_start[axes[i]];
+      if (p.coord_mode == "tf_crop_and_resize") len *= p.roi_end[axes[i]] - p.roi_start[axes[i]];
       p.out[axes[i]] = static_cast<int64_t>(std::floor(len * s));
     }
     return p;
@@ -164,7 +166,11 @@ Status infer_resize_common(InferCtx& ctx, size_t roi_i, size_t scales_i, size_t 
 
 }  // namespace
 
-Status infer_Resize(InferCtx& ctx) { return infer_resize_common(ctx, 1, 2, 3); }
-Status infer_Upsample(InferCtx& ctx) { return infer_resize_common(ctx, 0, 1, 0); }
+Status infer_Resize(InferCtx& ctx) {
+  return infer_resize_common(ctx, 1, 2, 3);
+}
+Status infer_Upsample(InferCtx& ctx) {
+  return infer_resize_common(ctx, 0, 1, 0);
+}
 
 }  // namespace condense

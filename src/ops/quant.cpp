@@ -1,16 +1,15 @@
 // Quantization ops: QuantizeLinear / DequantizeLinear (per-tensor, per-axis, blocked),
 // DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv.
-#include "ops/quant_shape.h"
-
 #include "ops/infer.h"
+#include "ops/quant_shape.h"
 
 namespace condense {
 
 namespace {
 
 bool is_quant_int(DType t) {
-  return t == DType::I8 || t == DType::U8 || t == DType::I16 || t == DType::U16 ||
-         t == DType::I4 || t == DType::U4;
+  return t == DType::I8 || t == DType::U8 || t == DType::I16 || t == DType::U16 || t == DType::I4 ||
+         t == DType::U4;
 }
 
 // Error helper naming a node, for checks that run outside an InferCtx (conv_geometry).
@@ -29,7 +28,7 @@ struct NodeErr {
 // per-axis (1-D scale of x.shape[axis] elements) and blocked (scale of x's rank,
 // ceil(D_axis / block_size) on the axis) quantization.
 static Status check_qparams(const InferCtx& ctx, size_t scale_in, size_t zp_in, int64_t* axis_out,
-                     int64_t* block_out) {
+                            int64_t* block_out) {
   const TensorInfo& x = ctx.in(0);
   const TensorInfo& s = ctx.in(scale_in);
   const int64_t block = ctx.node.attr_int("block_size", 0);
@@ -53,11 +52,12 @@ static Status check_qparams(const InferCtx& ctx, size_t scale_in, size_t zp_in, 
   *axis_out = *axis;
   if (block == 0) {
     if (s.shape.size() != 1)
-      return ctx.fail("per-axis scale must be 1-D (got {}); set block_size for blocked quantization",
-                      shape_str(s.shape));
+      return ctx.fail(
+          "per-axis scale must be 1-D (got {}); set block_size for blocked quantization",
+          shape_str(s.shape));
     if (s.shape[0] != x.shape[*axis])
-      return ctx.fail("per-axis scale has {} elements but input dim {} (axis {}) is {}",
-                      s.shape[0], *axis, *axis, x.shape[*axis]);
+      return ctx.fail("per-axis scale has {} elements but input dim {} (axis {}) is {}", s.shape[0],
+                      *axis, *axis, x.shape[*axis]);
     return Status::ok();
   }
   // Blocked: scale has the input's rank; dim `axis` is ceil(D / block), the others equal.
@@ -133,8 +133,10 @@ Status infer_DequantizeLinear(InferCtx& ctx) {
 // x: f32 -> (y: u8 same shape, y_scale: f32 scalar, y_zero_point: u8 scalar).
 Status infer_DynamicQuantizeLinear(InferCtx& ctx) {
   CONDENSE_TRY(check_dtype(ctx, 0, {DType::F32}));
-  if (ctx.in(0).shape_known) ctx.set_out(0, DType::U8, ctx.in(0).shape);
-  else ctx.set_out_unknown(0, DType::U8);
+  if (ctx.in(0).shape_known)
+    ctx.set_out(0, DType::U8, ctx.in(0).shape);
+  else
+    ctx.set_out_unknown(0, DType::U8);
   ctx.set_out(1, DType::F32, {});
   ctx.set_out(2, DType::U8, {});
   return Status::ok();
@@ -275,7 +277,8 @@ Status infer_ConvInteger(InferCtx& ctx) {
     ctx.set_out_unknown(0, DType::I32);
     return Status::ok();
   }
-  CONDENSE_ASSIGN_OR_RETURN(ConvGeometry g, conv_geometry(ctx.node, ctx.in(0).shape, ctx.in(1).shape));
+  CONDENSE_ASSIGN_OR_RETURN(ConvGeometry g,
+                            conv_geometry(ctx.node, ctx.in(0).shape, ctx.in(1).shape));
   CONDENSE_TRY(check_channel_zp(ctx, 2, 1, "x_zero_point"));
   CONDENSE_TRY(check_channel_zp(ctx, 3, ctx.in(1).shape[0], "w_zero_point"));
   ctx.set_out(0, DType::I32, g.out);
@@ -297,7 +300,8 @@ Status infer_QLinearConv(InferCtx& ctx) {
     ctx.set_out_unknown(0, out_t);
     return Status::ok();
   }
-  CONDENSE_ASSIGN_OR_RETURN(ConvGeometry g, conv_geometry(ctx.node, ctx.in(0).shape, ctx.in(3).shape));
+  CONDENSE_ASSIGN_OR_RETURN(ConvGeometry g,
+                            conv_geometry(ctx.node, ctx.in(0).shape, ctx.in(3).shape));
   const int64_t m = ctx.in(3).shape[0];
   CONDENSE_TRY(check_channel_zp(ctx, 1, 1, "x_scale"));
   CONDENSE_TRY(check_channel_zp(ctx, 2, 1, "x_zero_point"));

@@ -12,9 +12,9 @@ namespace condense {
 namespace {
 
 bool known_activation(const std::string& a) {
-  static const char* kNames[] = {"Relu",        "Tanh",     "Sigmoid",         "Affine",
-                                 "LeakyRelu",   "ThresholdedRelu", "ScaledTanh", "HardSigmoid",
-                                 "Elu",         "Softsign", "Softplus"};
+  static const char* kNames[] = {
+      "Relu",       "Tanh",        "Sigmoid", "Affine",   "LeakyRelu", "ThresholdedRelu",
+      "ScaledTanh", "HardSigmoid", "Elu",     "Softsign", "Softplus"};
   for (const char* n : kNames)
     if (a == n) return true;
   return false;
@@ -36,9 +36,9 @@ Status infer_recurrent(InferCtx& ctx, int64_t gates, int64_t num_acts) {
   const int64_t layout = n.attr_int("layout", 0);
   if (layout != 0 && layout != 1) return ctx.fail("layout must be 0 or 1 (got {})", layout);
   if (n.attr_float("clip", 1.f) <= 0.f) return ctx.fail("clip must be positive");
-  const std::vector<std::string> acts =
-      n.has_attr("activations") ? n.attr(std::string("activations"))->strings
-                                : std::vector<std::string>{};
+  const std::vector<std::string> acts = n.has_attr("activations")
+                                            ? n.attr(std::string("activations"))->strings
+                                            : std::vector<std::string>{};
   if (!acts.empty() && static_cast<int64_t>(acts.size()) != num_acts * dirs)
     return ctx.fail("activations lists {} functions, expected {} ({} per direction)", acts.size(),
                     num_acts * dirs, num_acts);
@@ -59,8 +59,7 @@ Status infer_recurrent(InferCtx& ctx, int64_t gates, int64_t num_acts) {
   const int64_t seq = layout == 0 ? x[0] : x[1], batch = layout == 0 ? x[1] : x[0];
   const int64_t H = r[2];
   if (n.has_attr("hidden_size") && n.attr_int("hidden_size", 0) != H)
-    return ctx.fail("hidden_size {} differs from R's last dim {}", n.attr_int("hidden_size", 0),
-                    H);
+    return ctx.fail("hidden_size {} differs from R's last dim {}", n.attr_int("hidden_size", 0), H);
   if (w[0] != dirs || r[0] != dirs)
     return ctx.fail("W/R have {}/{} directions, direction '{}' needs {}", w[0], r[0], dir, dirs);
   if (w[1] != gates * H || r[1] != gates * H || w[2] != x[2])
@@ -93,8 +92,12 @@ Status infer_recurrent(InferCtx& ctx, int64_t gates, int64_t num_acts) {
 
 }  // namespace
 
-Status infer_RNN(InferCtx& ctx) { return infer_recurrent(ctx, 1, 1); }
-Status infer_GRU(InferCtx& ctx) { return infer_recurrent(ctx, 3, 2); }
+Status infer_RNN(InferCtx& ctx) {
+  return infer_recurrent(ctx, 1, 1);
+}
+Status infer_GRU(InferCtx& ctx) {
+  return infer_recurrent(ctx, 3, 2);
+}
 Status infer_LSTM(InferCtx& ctx) {
   if (ctx.node.attr_int("input_forget", 0) != 0 && ctx.node.attr_int("input_forget", 0) != 1)
     return ctx.fail("input_forget must be 0 or 1");

@@ -2,6 +2,8 @@
 // (input index, weight) taps (nearest: one; linear/cubic: the kernel's support, stretched by
 // 1/scale when antialiasing a downscale); an output element is the weighted sum over the
 // product of its axes' taps. Weights with value 0 are dropped, so unresized axes cost nothing.
+#include "ops/image_resize.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -9,7 +11,6 @@
 
 #include "core/dispatch.h"
 #include "kernels/kernel.h"
-#include "ops/image_resize.h"
 
 namespace condense {
 
@@ -67,10 +68,14 @@ AxisTaps axis_taps(const ResizePlan& p, int64_t d, int64_t in_len, int64_t out_l
     if (p.mode == "nearest") {
       double fl = std::floor(x);
       double r;
-      if (p.nearest_mode == "floor") r = fl;
-      else if (p.nearest_mode == "ceil") r = std::ceil(x);
-      else if (x - fl == 0.5) r = p.nearest_mode == "round_prefer_floor" ? fl : fl + 1;
-      else r = std::round(x);
+      if (p.nearest_mode == "floor")
+        r = fl;
+      else if (p.nearest_mode == "ceil")
+        r = std::ceil(x);
+      else if (x - fl == 0.5)
+        r = p.nearest_mode == "round_prefer_floor" ? fl : fl + 1;
+      else
+        r = std::round(x);
       const int64_t i = std::clamp<int64_t>(static_cast<int64_t>(r), 0, in_len - 1);
       t.taps.push_back({i, 1.0});
     } else {
@@ -92,7 +97,8 @@ AxisTaps axis_taps(const ResizePlan& p, int64_t d, int64_t in_len, int64_t out_l
       }
       const bool normalize = p.antialias || p.exclude_outside;
       for (const Tap& tp : taps)
-        if (tp.weight != 0) t.taps.push_back({tp.index, normalize && sum != 0 ? tp.weight / sum : tp.weight});
+        if (tp.weight != 0)
+          t.taps.push_back({tp.index, normalize && sum != 0 ? tp.weight / sum : tp.weight});
     }
     t.begin.push_back(static_cast<int64_t>(t.taps.size()));
   }
@@ -160,9 +166,11 @@ Status run_resize(KernelCtx& ctx, const Tensor* roi, const Tensor* scales, const
   const Tensor& X = ctx.in(0);
   Tensor& Y = ctx.out(0);
   bool known = true;
-  CONDENSE_ASSIGN_OR_RETURN(ResizePlan p, plan_resize(ctx.node, X.shape(), roi, scales, sizes, &known));
+  CONDENSE_ASSIGN_OR_RETURN(ResizePlan p,
+                            plan_resize(ctx.node, X.shape(), roi, scales, sizes, &known));
   if (!known) return ctx.fail("one of scales or sizes must be given");
-  if (p.out != Y.shape()) return ctx.fail("output shape {} differs from {}", shape_str(Y.shape()), shape_str(p.out));
+  if (p.out != Y.shape())
+    return ctx.fail("output shape {} differs from {}", shape_str(Y.shape()), shape_str(p.out));
   if (Y.numel() == 0) return Status::ok();
   std::vector<AxisTaps> axes;
   for (int64_t d = 0; d < X.rank(); ++d) axes.push_back(axis_taps(p, d, X.dim(d), Y.dim(d)));

@@ -11,14 +11,22 @@ namespace condense {
 
 QRange qrange(DType t) {
   switch (t) {
-    case DType::I8: return {-128, 127};
-    case DType::U8: return {0, 255};
-    case DType::I16: return {-32768, 32767};
-    case DType::U16: return {0, 65535};
-    case DType::I32: return {std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()};
-    case DType::I4: return {-8, 7};
-    case DType::U4: return {0, 15};
-    default: return {0, 0};
+    case DType::I8:
+      return {-128, 127};
+    case DType::U8:
+      return {0, 255};
+    case DType::I16:
+      return {-32768, 32767};
+    case DType::U16:
+      return {0, 65535};
+    case DType::I32:
+      return {std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()};
+    case DType::I4:
+      return {-8, 7};
+    case DType::U4:
+      return {0, 15};
+    default:
+      return {0, 0};
   }
 }
 
@@ -82,8 +90,12 @@ static std::vector<C> load_as(const Tensor& t) {
   });
   return v;
 }
-std::vector<float> load_f32(const Tensor& t) { return load_as<float>(t); }
-std::vector<double> load_f64(const Tensor& t) { return load_as<double>(t); }
+std::vector<float> load_f32(const Tensor& t) {
+  return load_as<float>(t);
+}
+std::vector<double> load_f64(const Tensor& t) {
+  return load_as<double>(t);
+}
 
 namespace {
 
@@ -115,8 +127,8 @@ Result<QParamIndex> qparam_index(const KernelCtx& ctx, const Tensor& x, const Te
   for (int64_t d = axis + 1; d < x.rank(); ++d) q.inner *= x.dim(d);
   if (block == 0) {
     if (scale.rank() != 1 || scale.dim(0) != q.axis_len)
-      return ctx.fail("per-axis scale {} does not fit input {} on axis {}", shape_str(scale.shape()),
-                      shape_str(x.shape()), axis);
+      return ctx.fail("per-axis scale {} does not fit input {} on axis {}",
+                      shape_str(scale.shape()), shape_str(x.shape()), axis);
     q.mode = 1;
     return q;
   }
@@ -142,8 +154,8 @@ Status ref_QuantizeLinear(KernelCtx& ctx) {
   const Tensor& scale = ctx.in(1);
   Tensor& y = ctx.out(0);
   CONDENSE_ASSIGN_OR_RETURN(QParamIndex qi, qparam_index(ctx, x, scale));
-  std::vector<int32_t> zp = ctx.has_input(2) ? widen_to_i32(ctx.in(2))
-                                             : std::vector<int32_t>(scale.numel(), 0);
+  std::vector<int32_t> zp =
+      ctx.has_input(2) ? widen_to_i32(ctx.in(2)) : std::vector<int32_t>(scale.numel(), 0);
   if (static_cast<int64_t>(zp.size()) != scale.numel())
     return ctx.fail("zero point has {} elements, scale {}", zp.size(), scale.numel());
   const QRange r = qrange(y.dtype());
@@ -162,8 +174,10 @@ Status ref_QuantizeLinear(KernelCtx& ctx) {
     for (int64_t i = 0; i < n; ++i) {
       const int64_t k = qi(i);
       float v = xv[i] / sv[k];
-      if (st == DType::F16) v = static_cast<float>(Half(v));
-      else if (st == DType::BF16) v = static_cast<float>(BFloat16(v));
+      if (st == DType::F16)
+        v = static_cast<float>(Half(v));
+      else if (st == DType::BF16)
+        v = static_cast<float>(BFloat16(v));
       q[i] = quantize_value(v, zp[k], r);
     }
   }
@@ -177,8 +191,8 @@ Status ref_DequantizeLinear(KernelCtx& ctx) {
   const Tensor& scale = ctx.in(1);
   Tensor& y = ctx.out(0);
   CONDENSE_ASSIGN_OR_RETURN(QParamIndex qi, qparam_index(ctx, x, scale));
-  std::vector<int32_t> zp = ctx.has_input(2) ? widen_to_i32(ctx.in(2))
-                                             : std::vector<int32_t>(scale.numel(), 0);
+  std::vector<int32_t> zp =
+      ctx.has_input(2) ? widen_to_i32(ctx.in(2)) : std::vector<int32_t>(scale.numel(), 0);
   if (static_cast<int64_t>(zp.size()) != scale.numel())
     return ctx.fail("zero point has {} elements, scale {}", zp.size(), scale.numel());
   std::vector<int32_t> xv = widen_to_i32(x);

@@ -30,16 +30,14 @@ Status subtract_zero_point(const KernelCtx& ctx, std::vector<int32_t>& v, const 
   if (!b || *b != shape)
     return ctx.fail("{} {} does not fit its operand {}", what, shape_str(zp->shape()),
                     shape_str(shape));
-  for_each_broadcast<1>(shape, {&zs}, [&](int64_t i, const std::array<int64_t, 1>& o) {
-    v[i] -= z[o[0]];
-  });
+  for_each_broadcast<1>(shape, {&zs},
+                        [&](int64_t i, const std::array<int64_t, 1>& o) { v[i] -= z[o[0]]; });
   return Status::ok();
 }
 
 // acc (..., M, N) = a (..., M, K) x b (..., K, N) in int32, numpy matmul broadcasting.
-void matmul_i32(const std::vector<int32_t>& a, const Shape& a_shape0,
-                const std::vector<int32_t>& b, const Shape& b_shape0, const Shape& y_shape,
-                int32_t* y) {
+void matmul_i32(const std::vector<int32_t>& a, const Shape& a_shape0, const std::vector<int32_t>& b,
+                const Shape& b_shape0, const Shape& y_shape, int32_t* y) {
   Shape as = a_shape0, bs = b_shape0;
   if (as.size() == 1) as.insert(as.begin(), 1);
   if (bs.size() == 1) bs.push_back(1);
@@ -105,8 +103,8 @@ Status ref_QLinearMatMul(KernelCtx& ctx) {
   std::vector<float> sa = load_f32(ctx.in(1)), sb = load_f32(ctx.in(4)), sy = load_f32(ctx.in(6));
   if ((sa.size() != 1 && static_cast<int64_t>(sa.size()) != M) ||
       (sb.size() != 1 && static_cast<int64_t>(sb.size()) != N) || sy.size() != 1)
-    return ctx.fail("scales must be per tensor, a_scale per row ({}) or b_scale per column ({})",
-                    M, N);
+    return ctx.fail("scales must be per tensor, a_scale per row ({}) or b_scale per column ({})", M,
+                    N);
   const DType st = ctx.in(1).dtype();
   const int32_t zy = widen_to_i32(ctx.in(7))[0];
   const QRange r = qrange(y.dtype());

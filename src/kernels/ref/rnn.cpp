@@ -16,24 +16,46 @@ enum class Cell { Rnn, Gru, Lstm };
 
 // One activation function with its alpha/beta (ONNX RNN activation list).
 struct Activation {
-  enum Kind { Relu, Tanh, Sigmoid, Affine, LeakyRelu, ThresholdedRelu, ScaledTanh, HardSigmoid,
-              Elu, Softsign, Softplus } kind = Sigmoid;
+  enum Kind {
+    Relu,
+    Tanh,
+    Sigmoid,
+    Affine,
+    LeakyRelu,
+    ThresholdedRelu,
+    ScaledTanh,
+    HardSigmoid,
+    Elu,
+    Softsign,
+    Softplus
+  } kind = Sigmoid;
   double alpha = 0, beta = 0;
 
   template <typename T>
   T operator()(T x) const {
     switch (kind) {
-      case Relu: return x > T(0) ? x : T(0);
-      case Tanh: return std::tanh(x);
-      case Sigmoid: return T(1) / (T(1) + std::exp(-x));
-      case Affine: return T(alpha) * x + T(beta);
-      case LeakyRelu: return x >= T(0) ? x : T(alpha) * x;
-      case ThresholdedRelu: return x > T(alpha) ? x : T(0);
-      case ScaledTanh: return T(alpha) * std::tanh(T(beta) * x);
-      case HardSigmoid: return std::max(T(0), std::min(T(1), T(alpha) * x + T(beta)));
-      case Elu: return x >= T(0) ? x : T(alpha) * (std::exp(x) - T(1));
-      case Softsign: return x / (T(1) + std::abs(x));
-      case Softplus: return std::log1p(std::exp(-std::abs(x))) + std::max(x, T(0));
+      case Relu:
+        return x > T(0) ? x : T(0);
+      case Tanh:
+        return std::tanh(x);
+      case Sigmoid:
+        return T(1) / (T(1) + std::exp(-x));
+      case Affine:
+        return T(alpha) * x + T(beta);
+      case LeakyRelu:
+        return x >= T(0) ? x : T(alpha) * x;
+      case ThresholdedRelu:
+        return x > T(alpha) ? x : T(0);
+      case ScaledTanh:
+        return T(alpha) * std::tanh(T(beta) * x);
+      case HardSigmoid:
+        return std::max(T(0), std::min(T(1), T(alpha) * x + T(beta)));
+      case Elu:
+        return x >= T(0) ? x : T(alpha) * (std::exp(x) - T(1));
+      case Softsign:
+        return x / (T(1) + std::abs(x));
+      case Softplus:
+        return std::log1p(std::exp(-std::abs(x))) + std::max(x, T(0));
     }
     return x;
   }
@@ -45,9 +67,10 @@ Result<std::vector<Activation>> parse_activations(const KernelCtx& ctx, Cell cel
   std::vector<std::string> names;
   if (const ir::Attribute* a = ctx.node.attr("activations")) names = a->strings;
   if (names.empty()) {
-    const std::vector<std::string> def = cell == Cell::Rnn   ? std::vector<std::string>{"Tanh"}
-                                          : cell == Cell::Gru ? std::vector<std::string>{"Sigmoid", "Tanh"}
-                                                              : std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"};
+    const std::vector<std::string> def = cell == Cell::Rnn ? std::vector<std::string>{"Tanh"}
+                                         : cell == Cell::Gru
+                                             ? std::vector<std::string>{"Sigmoid", "Tanh"}
+                                             : std::vector<std::string>{"Sigmoid", "Tanh", "Tanh"};
     for (int64_t d = 0; d < dirs; ++d) names.insert(names.end(), def.begin(), def.end());
   }
   const std::vector<float> alphas = ctx.node.attr_floats("activation_alpha");
@@ -59,18 +82,32 @@ Result<std::vector<Activation>> parse_activations(const KernelCtx& ctx, Cell cel
   std::vector<Activation> out;
   for (const std::string& n : names) {
     Activation a;
-    if (n == "Relu") a.kind = Activation::Relu;
-    else if (n == "Tanh") a.kind = Activation::Tanh;
-    else if (n == "Sigmoid") a.kind = Activation::Sigmoid;
-    else if (n == "Affine") a.kind = Activation::Affine, a.alpha = next(alphas, ai, 1.0), a.beta = next(betas, bi, 0.0);
-    else if (n == "LeakyRelu") a.kind = Activation::LeakyRelu, a.alpha = next(alphas, ai, 0.01);
-    else if (n == "ThresholdedRelu") a.kind = Activation::ThresholdedRelu, a.alpha = next(alphas, ai, 1.0);
-    else if (n == "ScaledTanh") a.kind = Activation::ScaledTanh, a.alpha = next(alphas, ai, 1.0), a.beta = next(betas, bi, 1.0);
-    else if (n == "HardSigmoid") a.kind = Activation::HardSigmoid, a.alpha = next(alphas, ai, 0.2), a.beta = next(betas, bi, 0.5);
-    else if (n == "Elu") a.kind = Activation::Elu, a.alpha = next(alphas, ai, 1.0);
-    else if (n == "Softsign") a.kind = Activation::Softsign;
-    else if (n == "Softplus") a.kind = Activation::Softplus;
-    else return ctx.fail("unsupported activation '{}'", n);
+    if (n == "Relu")
+      a.kind = Activation::Relu;
+    else if (n == "Tanh")
+      a.kind = Activation::Tanh;
+    else if (n == "Sigmoid")
+      a.kind = Activation::Sigmoid;
+    else if (n == "Affine")
+      a.kind = Activation::Affine, a.alpha = next(alphas, ai, 1.0), a.beta = next(betas, bi, 0.0);
+    else if (n == "LeakyRelu")
+      a.kind = Activation::LeakyRelu, a.alpha = next(alphas, ai, 0.01);
+    else if (n == "ThresholdedRelu")
+      a.kind = Activation::ThresholdedRelu, a.alpha = next(alphas, ai, 1.0);
+    else if (n == "ScaledTanh")
+      a.kind = Activation::ScaledTanh, a.alpha = next(alphas, ai, 1.0),
+      a.beta = next(betas, bi, 1.0);
+    else if (n == "HardSigmoid")
+      a.kind = Activation::HardSigmoid, a.alpha = next(alphas, ai, 0.2),
+      a.beta = next(betas, bi, 0.5);
+    else if (n == "Elu")
+      a.kind = Activation::Elu, a.alpha = next(alphas, ai, 1.0);
+    else if (n == "Softsign")
+      a.kind = Activation::Softsign;
+    else if (n == "Softplus")
+      a.kind = Activation::Softplus;
+    else
+      return ctx.fail("unsupported activation '{}'", n);
     out.push_back(a);
   }
   return out;
@@ -209,8 +246,9 @@ Status run_recurrent(KernelCtx& ctx, Cell cell) {
           for (int64_t k = 0; k < H; ++k) {
             const T pi = P ? P[k] : T(0), po = P ? P[H + k] : T(0), pf = P ? P[2 * H + k] : T(0);
             const T ig = act[0](clipped(g_x[k] + g_h[k] + pi * cb[k]));
-            const T fg = input_forget ? T(1) - ig
-                                      : act[0](clipped(g_x[2 * H + k] + g_h[2 * H + k] + pf * cb[k]));
+            const T fg = input_forget
+                             ? T(1) - ig
+                             : act[0](clipped(g_x[2 * H + k] + g_h[2 * H + k] + pf * cb[k]));
             const T cg = act[1](clipped(g_x[3 * H + k] + g_h[3 * H + k]));
             const T cn = fg * cb[k] + ig * cg;
             const T og = act[0](clipped(g_x[H + k] + g_h[H + k] + po * cn));
@@ -232,16 +270,25 @@ Status run_recurrent(KernelCtx& ctx, Cell cell) {
 
 Status run_cell(KernelCtx& ctx, Cell cell) {
   switch (ctx.in(0).dtype()) {
-    case DType::F32: return run_recurrent<float>(ctx, cell);
-    case DType::F64: return run_recurrent<double>(ctx, cell);
-    default: return ctx.fail("dtype {} is not supported", dtype_name(ctx.in(0).dtype()));
+    case DType::F32:
+      return run_recurrent<float>(ctx, cell);
+    case DType::F64:
+      return run_recurrent<double>(ctx, cell);
+    default:
+      return ctx.fail("dtype {} is not supported", dtype_name(ctx.in(0).dtype()));
   }
 }
 
 }  // namespace
 
-Status ref_RNN(KernelCtx& ctx) { return run_cell(ctx, Cell::Rnn); }
-Status ref_GRU(KernelCtx& ctx) { return run_cell(ctx, Cell::Gru); }
-Status ref_LSTM(KernelCtx& ctx) { return run_cell(ctx, Cell::Lstm); }
+Status ref_RNN(KernelCtx& ctx) {
+  return run_cell(ctx, Cell::Rnn);
+}
+Status ref_GRU(KernelCtx& ctx) {
+  return run_cell(ctx, Cell::Gru);
+}
+Status ref_LSTM(KernelCtx& ctx) {
+  return run_cell(ctx, Cell::Lstm);
+}
 
 }  // namespace condense
