@@ -34,7 +34,8 @@ static Status check_qparams(const InferCtx& ctx, size_t scale_in, size_t zp_in, 
   const int64_t block = ctx.node.attr_int("block_size", 0);
   if (block < 0) return ctx.fail("block_size must be >= 0 (got {})", block);
   if (ctx.has_input(zp_in) && ctx.in(zp_in).shape_known && s.shape_known &&
-      ctx.in(zp_in).shape != s.shape)
+      ctx.in(zp_in).shape != s.shape &&
+      !(shape_numel(ctx.in(zp_in).shape) == 1 && shape_numel(s.shape) == 1))
     return ctx.fail("scale shape {} and zero point shape {} differ", shape_str(s.shape),
                     shape_str(ctx.in(zp_in).shape));
   *axis_out = 0;
