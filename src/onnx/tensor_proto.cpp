@@ -125,10 +125,18 @@ Result<Tensor> tensor_from_proto(const ::onnx::TensorProto& p, const std::string
     case DType::F16:  // bit patterns in int32_data
     case DType::BF16: CONDENSE_TRY(copy_field<uint16_t>(p.int32_data(), t, name)); break;
     case DType::I4:
-    case DType::U4: {  // int32_data holds one value per entry; pack two per byte
+    case DType::U4: {
+      // ONNX packs two 4-bit values per int32_data entry (one byte, low nibble first), as
+      // onnx.helper.make_tensor writes them; one value per entry is accepted too.
+      uint8_t* dst = t.data<uint8_t>();
+      if (static_cast<int64_t>(p.int32_data_size()) == (numel + 1) / 2) {
+        for (int64_t i = 0; i < (numel + 1) / 2; ++i)
+          dst[i] = static_cast<uint8_t>(p.int32_data(static_cast<int>(i)) & 0xff);
+        if (numel % 2) dst[numel / 2] &= 0x0f;
+        break;
+      }
       if (static_cast<int64_t>(p.int32_data_size()) != numel)
         return Status::errorf("tensor '{}' has {} values but its shape needs {}", name, p.int32_data_size(), numel);
-      uint8_t* dst = t.data<uint8_t>();
       for (int64_t i = 0; i < numel; ++i) {
         uint8_t nib = static_cast<uint8_t>(p.int32_data(static_cast<int>(i)) & 0xf);
         dst[i / 2] |= (i % 2 == 0) ? nib : static_cast<uint8_t>(nib << 4);
