@@ -54,7 +54,7 @@ class Tensor {
     Tensor t = empty(dtype_of<T>(), std::move(shape));
     if constexpr (std::is_same_v<T, bool>) {
       for (size_t i = 0; i < values.size(); ++i) t.data<bool>()[i] = values[i];
-    } else {
+    } else if (!values.empty()) {
       std::memcpy(t.raw(), values.data(), values.size() * sizeof(T));
     }
     return t;

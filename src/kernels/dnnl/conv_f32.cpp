@@ -28,6 +28,7 @@ class DnnlConvF32 final : public Kernel {
   }
 
   Status run(KernelCtx& ctx) override {
+    if (!all_inputs_f32(ctx)) return fallback_(ctx);
     const Tensor& x = ctx.in(0);
     Entry* e = cache_.find(x.shape());
     if (!e) {

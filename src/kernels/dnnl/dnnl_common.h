@@ -55,6 +55,15 @@ class ShapeCache {
   std::vector<Slot> entries_;
 };
 
+// True when every present input is f32. Factories see only declared dtypes, and intermediate
+// values of a model often have none (they default to f32), so each run checks the real ones and
+// falls back to the reference kernel for anything else.
+inline bool all_inputs_f32(const KernelCtx& ctx) {
+  for (const Tensor* t : ctx.inputs)
+    if (t && t->dtype() != DType::F32) return false;
+  return true;
+}
+
 // Runs `f` (which may throw dnnl::error) and turns an exception into a Status naming the node.
 template <typename F>
 Status guarded(const ir::Node& node, F&& f) {

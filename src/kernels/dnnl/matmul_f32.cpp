@@ -34,6 +34,7 @@ class DnnlMatMulF32 final : public Kernel {
   }
 
   Status run(KernelCtx& ctx) override {
+    if (!all_inputs_f32(ctx)) return fallback_(ctx);
     const Tensor& a = ctx.in(0);
     const Shape& bs = ctx.in(1).shape();
     Entry* e = cache_.find(a.shape(), bs);

@@ -18,6 +18,7 @@ class DnnlPoolF32 final : public Kernel {
   std::string_view name() const override { return "dnnl_pool_f32"; }
 
   Status run(KernelCtx& ctx) override {
+    if (!all_inputs_f32(ctx)) return fallback_(ctx);
     const Tensor& x = ctx.in(0);
     Entry* e = cache_.find(x.shape());
     if (!e) {
