@@ -2,10 +2,11 @@
 //
 // Times one model in condense's runtime the way bench/peers/{ort_bench.js,torch_bench.py} time it
 // in the peers: Session::create once, `warmup` untimed runs, then timed runs until at least
-// `min-time` seconds and 10 runs have passed (warmup: `warmup` runs and min-time / 4 seconds); prints one JSON object on stdout:
+// `min-time` seconds and 10 runs have passed (warmup: `warmup` runs and min-time / 4 seconds);
+// prints one JSON object on stdout:
 //   {"runtime": "condense", "median_ms": 1.23, "min_ms": ..., "iters": ..., "load_ms": ...}
-// or {"runtime": "condense", "error": "..."} with exit code 1. Inputs are uniform [0, 1) floats from a
-// fixed seed; a symbolic dimension takes the value of --batch (the first one) or 1 (others).
+// or {"runtime": "condense", "error": "..."} with exit code 1. Inputs are uniform [0, 1) floats
+// from a fixed seed; a symbolic dimension takes the value of --batch (the first one) or 1 (others).
 #include <condense/onnx.h>
 #include <condense/session.h>
 
@@ -73,7 +74,8 @@ int main(int argc, char** argv) {
   int warmup = 5;
   CLI::App app{"time one ONNX model in condense's runtime; prints JSON"};
   app.add_option("model", model, "model .onnx")->required();
-  app.add_option("--batch", batch, "value of the symbolic batch dimension")->check(CLI::PositiveNumber);
+  app.add_option("--batch", batch, "value of the symbolic batch dimension")
+      ->check(CLI::PositiveNumber);
   app.add_option("--threads", threads, "runtime threads")->check(CLI::PositiveNumber);
   app.add_option("--min-time", min_time_s, "seconds of timed runs (at least 10 runs)");
   app.add_option("--warmup", warmup, "untimed runs first");
@@ -108,9 +110,9 @@ int main(int argc, char** argv) {
   std::sort(sorted.begin(), sorted.end());
   size_t n = sorted.size();
   double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
-  nlohmann::json j = {{"runtime", "condense"}, {"median_ms", median},  {"min_ms", sorted.front()},
-                      {"iters", n},            {"load_ms", load_ms},   {"batch", batch},
-                      {"threads", threads}};
+  nlohmann::json j = {
+      {"runtime", "condense"}, {"median_ms", median}, {"min_ms", sorted.front()}, {"iters", n},
+      {"load_ms", load_ms},    {"batch", batch},      {"threads", threads}};
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }

@@ -18,7 +18,8 @@ struct Command {
 };
 
 #define CONDENSE_CLI_COMMANDS(X) \
-  X(convert)
+  X(convert)                     \
+  X(zoo)
 
 #define CONDENSE_X(name) Command make_##name##_command();
 CONDENSE_CLI_COMMANDS(CONDENSE_X)
