@@ -83,19 +83,22 @@ def measure(runtime, a, onnx_path, torch_name, batch):
     return {"error": f"exit {p.returncode}: {short_error(tail, onnx_path)}"}
 
 
+STAT = "median_ms"  # the statistic the table shows (--stat)
+
+
 def fmt_ms(r):
     if r is None:
         return "-"
     if "error" in r:
         return f"n/a ({r['error']})"
-    v = r["median_ms"]
+    v = r[STAT]
     return f"{v:.3f}" if v < 10 else f"{v:.2f}" if v < 100 else f"{v:.1f}"
 
 
 def ratio(a, b):
     if not a or not b or "error" in a or "error" in b:
         return None
-    return a["median_ms"] / b["median_ms"]
+    return a[STAT] / b[STAT]
 
 
 def fmt_ratio(x):
@@ -104,7 +107,7 @@ def fmt_ratio(x):
 
 def best_torch(res):
     ok = [res[k] for k in ("torch-eager", "torch-jit") if res.get(k) and "error" not in res[k]]
-    return min(ok, key=lambda r: r["median_ms"]) if ok else None
+    return min(ok, key=lambda r: r[STAT]) if ok else None
 
 
 def git_commit():
@@ -133,6 +136,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=None, help="rounds per row (default 3; quick 1)")
     ap.add_argument("--min-time", type=float, default=None,
                     help="seconds timed per measurement (default 1.0; quick 0.3)")
+    ap.add_argument("--stat", choices=("median", "min"), default="median",
+                    help="table statistic: median of runs (default), or fastest run (less "
+                         "sensitive to other load on a shared machine)")
     ap.add_argument("--timeout", type=float, default=300, help="seconds before a run is abandoned")
     ap.add_argument("--only", default="", help="comma-separated model labels to run (default all)")
     ap.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated subset")
@@ -141,6 +147,8 @@ def main():
     ap.add_argument("--zoo-dir", required=True, help="folder with mlp/lenet5/gemm4096.onnx")
     ap.add_argument("--data-dir", default=os.path.join(ROOT, "..", "shared", "data"))
     a = ap.parse_args()
+    global STAT
+    STAT = a.stat + "_ms"
     a.rounds = a.rounds or (1 if a.quick else 3)
     a.min_time = a.min_time or (0.3 if a.quick else 1.0)
     runtimes = [r for r in a.runtimes.split(",") if r]
@@ -171,10 +179,11 @@ def main():
                 res[rt] = {"error": failed[rt]["error"]}
             elif per_rt[rt]:
                 meds = [r["median_ms"] for r in per_rt[rt]]
-                res[rt] = {"median_ms": statistics.median(meds), "round_medians_ms": meds,
-                           "iters": sum(r["iters"] for r in per_rt[rt])}
+                mins = [r["min_ms"] for r in per_rt[rt]]
+                res[rt] = {"median_ms": statistics.median(meds), "min_ms": min(mins),
+                           "round_medians_ms": meds, "iters": sum(r["iters"] for r in per_rt[rt])}
         bt = best_torch(res)
-        row = {"model": label, "batch": batch, "results": res,
+        row = {"model": label, "batch": batch, "loadavg_1min": os.getloadavg()[0], "results": res,
                "condense_over_ort": ratio(res.get("condense"), res.get("ort")),
                "condense_over_torch": ratio(res.get("condense"), bt)}
         table.append(row)
@@ -184,13 +193,14 @@ def main():
     meta = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "cpu": cpu_name(), "cores": os.cpu_count(), "loadavg_end": os.getloadavg(),
-        "threads": a.threads, "rounds": a.rounds, "min_time_s": a.min_time,
+        "threads": a.threads, "rounds": a.rounds, "min_time_s": a.min_time, "stat": a.stat,
         "condense_commit": git_commit(), "runtimes": runtimes,
     }
     headers = {"condense": "condense ms", "ort": "ORT ms", "torch-eager": "PyTorch eager ms",
                "torch-jit": "PyTorch jit ms"}
     lines = [
-        f"threads {a.threads}, median of {a.rounds} round(s) x >= {a.min_time} s per cell; "
+        f"threads {a.threads}, {a.stat} ms ({'median over rounds of per-round medians' if a.stat == 'median' else 'fastest run of all rounds'}), "
+        f"{a.rounds} round(s) x >= {a.min_time} s per cell; "
         f"{meta['cpu']} ({meta['cores']} cores), load average at end "
         f"{meta['loadavg_end'][0]:.1f}; condense {meta['condense_commit']}, {meta['date']}",
         "",
