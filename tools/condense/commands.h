@@ -18,10 +18,11 @@ struct Command {
 };
 
 #define CONDENSE_CLI_COMMANDS(X) \
-  X(convert)                     \
   X(info)                        \
   X(run)                         \
-  X(bench)
+  X(bench)                       \
+  X(convert)                     \
+  X(zoo)
 
 #define CONDENSE_X(name) Command make_##name##_command();
 CONDENSE_CLI_COMMANDS(CONDENSE_X)
