@@ -211,16 +211,19 @@ Result<ir::Graph> import_bytes(std::string_view bytes, const std::string& base_d
     std::string domain = op.domain() == "ai.onnx" ? "" : op.domain();
     ctx.opsets[domain] = op.version();
   }
-  if (!ctx.opsets.count("")) {
+  if (model.opset_import_size() == 0) {
     // Before IR version 3 there was no opset_import and the opset was 1; since then a model
     // must declare it (a missing one usually means a truncated file).
-    if (model.ir_version() >= 3 || model.opset_import_size() > 0)
-      return Status::error("the model declares no ai.onnx opset (opset_import is missing: truncated or not an .onnx file?)");
+    if (model.ir_version() >= 3)
+      return Status::error("the model declares no opset (opset_import is missing: truncated or not an .onnx file?)");
     ctx.opsets[""] = 1;
   }
-  int64_t opset = ctx.opsets[""];
-  if (opset < 1 || opset > 26)
-    return Status::errorf("ai.onnx opset {} is not supported (condense imports opsets 1 to 26)", opset);
+  // A model may import only other domains (ai.onnx.ml, ...); its ai.onnx ops are then unknown.
+  if (ctx.opsets.count("")) {
+    int64_t opset = ctx.opsets[""];
+    if (opset < 1 || opset > 27)
+      return Status::errorf("ai.onnx opset {} is not supported (condense imports opsets 1 to 27)", opset);
+  }
   auto g = import_graph(model.graph(), ctx, false);
   if (!g) return g.status();
   g->producer_name = model.producer_name();

@@ -19,19 +19,9 @@ std::optional<int64_t> known_rank(const ir::Value* v) {
   if (v->has_shape) return static_cast<int64_t>(v->dims.size());
   return std::nullopt;
 }
-}  // namespace
 
-Status upgrade_legacy_attributes(UpgradeCtx& u) {
+Status reshape_b_to_axis(UpgradeCtx& u, int64_t axis) {
   ir::Node& n = u.node;
-  n.attrs.erase("consumed_inputs");
-  if (!is_legacy_broadcast_op(op_name(n.op)) || u.opset >= 7) return Status::ok();
-  const bool broadcast = n.attr_int("broadcast", 0) != 0;
-  const ir::Attribute* axis_attr = n.attr("axis");
-  std::optional<int64_t> axis;
-  if (axis_attr) axis = axis_attr->i;
-  n.attrs.erase("broadcast");
-  n.attrs.erase("axis");
-  if (!broadcast || !axis || n.inputs.size() < 2 || !n.inputs[1]) return Status::ok();
   // B's dims start at `axis` of A: append trailing 1s to B so numpy alignment matches.
   ir::Value* a = n.inputs[0];
   ir::Value* b = n.inputs[1];
@@ -41,11 +31,11 @@ Status upgrade_legacy_attributes(UpgradeCtx& u) {
     return Status::errorf(
         "legacy broadcast with axis={} needs the ranks of both inputs, which the model does not "
         "declare; re-export the model at opset 7 or newer",
-        *axis);
-  int64_t ax = *axis < 0 ? *axis + *rank_a : *axis;
+        axis);
+  int64_t ax = axis < 0 ? axis + *rank_a : axis;
   int64_t trailing = *rank_a - ax - *rank_b;
   if (ax < 0 || trailing < 0)
-    return Status::errorf("legacy broadcast axis {} does not fit ranks {} and {}", *axis, *rank_a,
+    return Status::errorf("legacy broadcast axis {} does not fit ranks {} and {}", axis, *rank_a,
                           *rank_b);
   if (trailing == 0) return Status::ok();
   if (b->is_constant()) {
@@ -63,6 +53,30 @@ Status upgrade_legacy_attributes(UpgradeCtx& u) {
   ir::Node* un = u.graph.add_node(*unsq, {b, axes_v}, 1, u.graph.fresh_name(n.name + "_unsqueeze"));
   n.inputs[1] = un->outputs[0];
   return Status::ok();
+}
+
+}  // namespace
+
+Status upgrade_legacy_attributes(UpgradeCtx& u) {
+  ir::Node& n = u.node;
+  n.attrs.erase("consumed_inputs");
+  if (!is_legacy_broadcast_op(op_name(n.op)) || u.opset >= 7) return Status::ok();
+  const bool broadcast = n.attr_int("broadcast", 0) != 0;
+  const ir::Attribute* axis_attr = n.attr("axis");
+  std::optional<int64_t> axis;
+  if (axis_attr) axis = axis_attr->i;
+  n.attrs.erase("broadcast");
+  n.attrs.erase("axis");
+  // PRelu before opset 7 applied a 1-D slope along the channel axis (dim 1).
+  if (op_name(n.op) == "PRelu" && !axis && n.inputs.size() == 2 && n.inputs[1] &&
+      n.inputs[1]->is_constant() && n.inputs[1]->constant->rank() == 1 &&
+      n.inputs[1]->constant->numel() > 1) {
+    axis = 1;
+    if (auto r = known_rank(n.inputs[0]); r && *r > 2) return reshape_b_to_axis(u, *axis);
+    return Status::ok();
+  }
+  if (!broadcast || !axis || n.inputs.size() < 2 || !n.inputs[1]) return Status::ok();
+  return reshape_b_to_axis(u, *axis);
 }
 
 }  // namespace condense::onnx_internal

@@ -105,7 +105,9 @@ Result<Tensor> tensor_from_proto(const ::onnx::TensorProto& p, const std::string
     case DType::U64: field_count = p.uint64_data_size(); break;
     default: field_count = p.int32_data_size(); break;
   }
-  if (field_count != numel)
+  // 4-bit types may hold two values per int32_data entry (one byte, low nibble first).
+  const bool packed4 = *dtype == DType::I4 || *dtype == DType::U4;
+  if (field_count != numel && !(packed4 && field_count == (numel + 1) / 2))
     return Status::errorf("tensor '{}' has {} values but its shape {} needs {}", p.name(), field_count,
                           shape_str(shape), numel);
   Tensor t = Tensor::zeros(*dtype, shape);
