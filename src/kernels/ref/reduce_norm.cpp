@@ -229,9 +229,11 @@ Status ref_LpNormalization(KernelCtx& ctx) {
             const double v = convert<double>(px[base + r * inner]);
             s += p == 1 ? std::abs(v) : v * v;
           }
+          // A zero vector stays zero (ONNX reference: x / norm with norm 0 taken as 0).
           const double norm = p == 1 ? s : std::sqrt(s);
           for (int64_t r = 0; r < n; ++r)
-            py[base + r * inner] = convert<T>(convert<double>(px[base + r * inner]) / norm);
+            py[base + r * inner] =
+                convert<T>(norm == 0 ? 0.0 : convert<double>(px[base + r * inner]) / norm);
         }
       return Status::ok();
     }
