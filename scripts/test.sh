@@ -25,6 +25,6 @@ fi
 
 if [ "${CONDENSE_SKIP_FUZZ:-0}" != 1 ] && [ -f scripts/fuzz.sh ]; then
   echo "== fuzzing (bounded)"
-  FUZZ_SECONDS="${FUZZ_SECONDS:-30}" bash scripts/fuzz.sh
+  bash scripts/fuzz.sh "${FUZZ_SECONDS:-30}"
 fi
 echo "== all tests passed"
