@@ -12,9 +12,11 @@ packages=(
   zlib1g-dev libjpeg62-turbo-dev libpng-dev
   clang-14 libclang-rt-14-dev
   libonnx-testdata dataset-fashion-mnist
-  python3-torch python3-numpy
-  nodejs npm ccache
+  python3-torch python3-numpy ccache
 )
+# Node.js runs ONNX Runtime for interop tests and benchmarks; a machine may already have its own.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 sudo_cmd=()
 if [ "$(id -u)" != 0 ]; then sudo_cmd=(sudo); fi
