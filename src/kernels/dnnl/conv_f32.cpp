@@ -12,48 +12,22 @@ namespace {
 using namespace dnnl_internal;
 using dnnl::memory;
 
-class DnnlConvF32 final : public Kernel {
+class DnnlConvF32 final : public DnnlSrcDstKernel {
  public:
   DnnlConvF32(const ir::Node& node, Tensor w, std::optional<Tensor> b, bool transpose,
               FusedActivation act)
-      : w_(std::move(w)),
+      : DnnlSrcDstKernel(node.op),
+        w_(std::move(w)),
         b_(std::move(b)),
         transpose_(transpose),
         act_(act),
-        group_(node.attr_int("group", 1)),
-        fallback_(ref_kernel_fn(node.op)) {}
+        group_(node.attr_int("group", 1)) {}
 
   std::string_view name() const override {
     return transpose_ ? "dnnl_deconv_f32" : "dnnl_conv_f32";
   }
 
-  Status run(KernelCtx& ctx) override {
-    if (!all_inputs_f32(ctx)) return fallback_(ctx);
-    const Tensor& x = ctx.in(0);
-    Entry* e = cache_.find(x.shape());
-    if (!e) {
-      Entry fresh;
-      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx.node, x.shape(), fresh); }));
-      e = &cache_.insert(x.shape(), {}, std::move(fresh));
-    }
-    if (!e->supported) return fallback_(ctx);
-    return guarded(ctx.node, [&] {
-      e->src.set_data_handle(const_cast<void*>(x.raw()));
-      e->dst.set_data_handle(ctx.out(0).raw());
-      e->prim.execute(cpu_stream(), e->args);
-      cpu_stream().wait();
-      return Status::ok();
-    });
-  }
-
  private:
-  struct Entry {
-    bool supported = false;
-    dnnl::primitive prim;
-    memory src, dst;
-    std::unordered_map<int, memory> args;
-  };
-
   // Plain weights desc in oneDNN's dim order. Conv: (G, M/G, C/G, k...) or (M, C, k...), which
   // is ONNX's (M, C/G, k...) as is. Deconv: oneDNN wants (G, OC/G, IC/G, k...) while ONNX stores
   // (C, M/G, k...) = (G, IC/G, OC/G, k...): same bytes, strides swapped.
@@ -94,7 +68,7 @@ class DnnlConvF32 final : public Kernel {
     return dst;
   }
 
-  Status build(const ir::Node& node, const Shape& xs, Entry& e) {
+  Status build(const ir::Node& node, const Shape& xs, Entry& e) override {
     const std::span<const int64_t> kernel = std::span<const int64_t>(w_.shape()).subspan(2);
     auto g = transpose_ ? conv_transpose_geometry(node, xs, kernel)
                         : window_geometry(node, xs, kernel, false);
@@ -155,9 +129,7 @@ class DnnlConvF32 final : public Kernel {
   bool transpose_;
   FusedActivation act_;
   int64_t group_;
-  RefKernelFn fallback_;
   std::vector<std::pair<memory::desc, memory>> packed_;
-  ShapeCache<Entry> cache_;
 };
 
 Result<std::unique_ptr<Kernel>> make_conv(const KernelCreateCtx& ctx, bool transpose) {

@@ -9,6 +9,7 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
+#include <unordered_map>
 #include <vector>
 
 #include "kernels/kernel.h"
@@ -79,5 +80,45 @@ Status guarded(const ir::Node& node, F&& f) {
 
 // True when every present input is f32.
 bool all_f32(const KernelCreateCtx& ctx);
+
+// Kernels with one activation input and one output (convolution, pooling): a primitive per input
+// shape, whose src/dst memories get new data handles on each call. Subclasses build the entry.
+class DnnlSrcDstKernel : public Kernel {
+ public:
+  explicit DnnlSrcDstKernel(OpKind op) : fallback_(ref_kernel_fn(op)) {}
+
+  Status run(KernelCtx& ctx) final {
+    if (!all_inputs_f32(ctx)) return fallback_(ctx);
+    const Tensor& x = ctx.in(0);
+    Entry* e = cache_.find(x.shape());
+    if (!e) {
+      Entry fresh;
+      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx.node, x.shape(), fresh); }));
+      e = &cache_.insert(x.shape(), {}, std::move(fresh));
+    }
+    if (!e->supported) return fallback_(ctx);
+    return guarded(ctx.node, [&] {
+      e->src.set_data_handle(const_cast<void*>(x.raw()));
+      e->dst.set_data_handle(ctx.out(0).raw());
+      e->prim.execute(cpu_stream(), e->args);
+      cpu_stream().wait();
+      return Status::ok();
+    });
+  }
+
+ protected:
+  struct Entry {
+    bool supported = false;  // false: this shape runs on the reference kernel
+    dnnl::primitive prim;
+    dnnl::memory src, dst;
+    std::unordered_map<int, dnnl::memory> args;
+  };
+  // Builds the primitive for input shape `xs`, or leaves `supported` false.
+  virtual Status build(const ir::Node& node, const Shape& xs, Entry& e) = 0;
+
+ private:
+  RefKernelFn fallback_;
+  ShapeCache<Entry> cache_;
+};
 
 }  // namespace condense::dnnl_internal

@@ -12,39 +12,13 @@ namespace {
 using namespace dnnl_internal;
 using dnnl::memory;
 
-class DnnlPoolF32 final : public Kernel {
+class DnnlPoolF32 final : public DnnlSrcDstKernel {
  public:
-  explicit DnnlPoolF32(const ir::Node& node) : op_(node.op), fallback_(ref_kernel_fn(node.op)) {}
+  explicit DnnlPoolF32(const ir::Node& node) : DnnlSrcDstKernel(node.op), op_(node.op) {}
   std::string_view name() const override { return "dnnl_pool_f32"; }
 
-  Status run(KernelCtx& ctx) override {
-    if (!all_inputs_f32(ctx)) return fallback_(ctx);
-    const Tensor& x = ctx.in(0);
-    Entry* e = cache_.find(x.shape());
-    if (!e) {
-      Entry fresh;
-      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx.node, x.shape(), fresh); }));
-      e = &cache_.insert(x.shape(), {}, std::move(fresh));
-    }
-    if (!e->supported) return fallback_(ctx);
-    return guarded(ctx.node, [&] {
-      e->src.set_data_handle(const_cast<void*>(x.raw()));
-      e->dst.set_data_handle(ctx.out(0).raw());
-      e->prim.execute(cpu_stream(), e->args);
-      cpu_stream().wait();
-      return Status::ok();
-    });
-  }
-
  private:
-  struct Entry {
-    bool supported = false;
-    dnnl::primitive prim;
-    memory src, dst;
-    std::unordered_map<int, memory> args;
-  };
-
-  Status build(const ir::Node& node, const Shape& xs, Entry& e) {
+  Status build(const ir::Node& node, const Shape& xs, Entry& e) override {
     if (xs.size() < 3 || xs.size() > 5 || shape_numel(xs) == 0) return Status::ok();
     WindowGeom g;
     dnnl::algorithm alg = dnnl::algorithm::pooling_max;
@@ -93,8 +67,6 @@ class DnnlPoolF32 final : public Kernel {
   }
 
   OpKind op_;
-  RefKernelFn fallback_;
-  ShapeCache<Entry> cache_;
 };
 }  // namespace
 
