@@ -110,7 +110,7 @@ Status ref_TopK(KernelCtx& ctx) {
         for (int64_t r = 0; r < n; ++r) v[r] = convert<C>(row[r * inner]);
         std::vector<int64_t> idx(n);
         std::iota(idx.begin(), idx.end(), 0);
-        auto before = [&](int64_t a, int64_t b) {
+        auto before = [&v, largest](int64_t a, int64_t b) {
           const C va = v[a], vb = v[b];
           if constexpr (std::is_floating_point_v<C>) {
             const bool na = std::isnan(va), nb = std::isnan(vb);
