@@ -4,33 +4,13 @@
 #include <condense/session.h>
 #include <gtest/gtest.h>
 
+#include "node_runner.h"
+
 using namespace condense;
 
 namespace {
 
-// Runs one node whose inputs are all graph inputs (nullopt = omitted optional input).
-Result<std::vector<Tensor>> run_node(OpKind op, const std::vector<std::optional<Tensor>>& inputs,
-                                     std::map<std::string, ir::Attribute> attrs = {},
-                                     int num_outputs = 1) {
-  ir::Graph g;
-  std::vector<ir::Value*> ins;
-  std::vector<Tensor> feeds;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i]) {
-      ins.push_back(nullptr);
-      continue;
-    }
-    ir::Dims dims(inputs[i]->shape().begin(), inputs[i]->shape().end());
-    ins.push_back(g.add_input("in" + std::to_string(i), inputs[i]->dtype(), dims));
-    feeds.push_back(*inputs[i]);
-  }
-  ir::Node* n = g.add_node(op, ins, num_outputs, "n");
-  n->attrs = std::move(attrs);
-  for (ir::Value* v : n->outputs) g.outputs.push_back(v);
-  auto s = Session::create(std::move(g), {.threads = 1, .optimize = false});
-  if (!s) return s.status();
-  return (*s)->run(feeds);
-}
+using test::run_node;
 
 std::vector<int64_t> ints(const Tensor& t) {
   return t.to_i64_vector();

@@ -6,33 +6,11 @@
 
 #include <cmath>
 
+#include "node_runner.h"
+
 using namespace condense;
 
-namespace {
-
-Result<std::vector<Tensor>> run_node(OpKind op, const std::vector<std::optional<Tensor>>& inputs,
-                                     std::map<std::string, ir::Attribute> attrs, int num_outputs) {
-  ir::Graph g;
-  std::vector<ir::Value*> ins;
-  std::vector<Tensor> feeds;
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!inputs[i]) {
-      ins.push_back(nullptr);
-      continue;
-    }
-    ir::Dims dims(inputs[i]->shape().begin(), inputs[i]->shape().end());
-    ins.push_back(g.add_input("in" + std::to_string(i), inputs[i]->dtype(), dims));
-    feeds.push_back(*inputs[i]);
-  }
-  ir::Node* n = g.add_node(op, ins, num_outputs, "cell");
-  n->attrs = std::move(attrs);
-  for (ir::Value* v : n->outputs) g.outputs.push_back(v);
-  auto s = Session::create(std::move(g), {.threads = 1, .optimize = false});
-  if (!s) return s.status();
-  return (*s)->run(feeds);
-}
-
-}  // namespace
+using test::run_node;
 
 TEST(RNN, SequenceLensAndLayouts) {
   // seq 3, batch 2, input 1, hidden 1; h_t = tanh(x_t + 0.5 h_{t-1}).
