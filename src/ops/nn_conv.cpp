@@ -61,18 +61,26 @@ Status check_conv_shapes(const InferCtx& ctx, int64_t group) {
     return ctx.fail("kernel_shape {} does not match W {}", shape_str(ks), shape_str(w));
   return Status::ok();
 }
-}  // namespace
 
-// Conv: x (N, C, D...), w (M, C/group, k...), b (M) -> y (N, M, out...).
-Status infer_Conv(InferCtx& ctx) {
+// Dtypes and the fused activation of Conv / ConvTranspose. Returns false (output set to unknown)
+// when input shapes are not known yet.
+Result<bool> check_conv_preamble(InferCtx& ctx) {
   CONDENSE_TRY(check_same_dtype(ctx, 0, 2));
   CONDENSE_TRY(check_dtype(ctx, 0, kFloatTypes));
   if (!fused_activation(ctx.node))
     return ctx.fail("unknown fused activation '{}'", ctx.node.attr_string("_activation", ""));
   if (any_unknown(ctx)) {
     ctx.set_out_unknown(0, ctx.in(0).dtype);
-    return Status::ok();
+    return false;
   }
+  return true;
+}
+}  // namespace
+
+// Conv: x (N, C, D...), w (M, C/group, k...), b (M) -> y (N, M, out...).
+Status infer_Conv(InferCtx& ctx) {
+  CONDENSE_ASSIGN_OR_RETURN(bool shapes_known, check_conv_preamble(ctx));
+  if (!shapes_known) return Status::ok();
   const int64_t group = ctx.node.attr_int("group", 1);
   CONDENSE_TRY(check_conv_shapes(ctx, group));
   const Shape& x = ctx.in(0).shape;
@@ -92,14 +100,8 @@ Status infer_Conv(InferCtx& ctx) {
 
 // ConvTranspose: x (N, C, D...), w (C, M/group, k...), b (M) -> y (N, M, out...).
 Status infer_ConvTranspose(InferCtx& ctx) {
-  CONDENSE_TRY(check_same_dtype(ctx, 0, 2));
-  CONDENSE_TRY(check_dtype(ctx, 0, kFloatTypes));
-  if (!fused_activation(ctx.node))
-    return ctx.fail("unknown fused activation '{}'", ctx.node.attr_string("_activation", ""));
-  if (any_unknown(ctx)) {
-    ctx.set_out_unknown(0, ctx.in(0).dtype);
-    return Status::ok();
-  }
+  CONDENSE_ASSIGN_OR_RETURN(bool shapes_known, check_conv_preamble(ctx));
+  if (!shapes_known) return Status::ok();
   const int64_t group = ctx.node.attr_int("group", 1);
   CONDENSE_TRY(check_conv_shapes(ctx, group));
   const Shape& x = ctx.in(0).shape;
