@@ -12,6 +12,8 @@
 #include <condense/status.h>
 #include <condense/tensor.h>
 
+#include "kernels/layout.h"
+
 #include <memory>
 #include <span>
 #include <string_view>
@@ -24,7 +26,17 @@ struct KernelCtx {
   std::span<const Tensor* const> inputs;  // nullptr for an absent optional input
   std::span<Tensor> outputs;  // allocated by the runtime unless infer said allocate = false
   int threads = 1;
+  // Layouts (kernels/layout.h). Empty spans mean every input is plain and outputs must be plain.
+  // A kernel sees a blocked input only where required_layout() said so; it writes a blocked
+  // output only when `want_blocked` is set (then it records that in out_layouts).
+  std::span<const Layout> in_layouts = {};
+  std::span<Layout> out_layouts = {};
+  bool want_blocked = false;
 
+  Layout in_layout(size_t i) const { return i < in_layouts.size() ? in_layouts[i] : Layout::Plain; }
+  void set_out_layout(size_t i, Layout l) {
+    if (i < out_layouts.size()) out_layouts[i] = l;
+  }
   bool has_input(size_t i) const { return i < inputs.size() && inputs[i] != nullptr; }
   const Tensor& in(size_t i) const { return *inputs[i]; }
   Tensor& out(size_t i) { return outputs[i]; }
@@ -49,6 +61,17 @@ class Kernel {
   // A short name for `condense info` and benchmarks: "ref", "dnnl_conv_f32", ...
   virtual std::string_view name() const = 0;
   virtual Status run(KernelCtx& ctx) = 0;
+
+  // Layout support, asked at plan time: whether input `i` may be handed over blocked, and
+  // whether output 0 may be written blocked when the consumers want it.
+  virtual bool may_accept_blocked(size_t /*input*/) const { return false; }
+  virtual bool may_produce_blocked() const { return false; }
+  // Asked before a run in which some input is blocked, for every present input (`ctx` has the
+  // real inputs and their current layouts): the layout input `i` must have; the runtime converts
+  // it when it differs.
+  virtual Layout required_layout(const KernelCtx& /*ctx*/, size_t /*input*/) const {
+    return Layout::Plain;
+  }
 };
 
 using RefKernelFn = Status (*)(KernelCtx&);

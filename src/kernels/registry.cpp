@@ -21,14 +21,70 @@ constexpr RefKernelFn kRef[] = {
 };
 static_assert(sizeof(kRef) / sizeof(kRef[0]) == kOpCount);
 
+// How a reference kernel treats blocked activations (kernels/layout.h). Elementwise ops whose
+// output element i depends only on element i of equally shaped inputs compute the same thing on
+// any element order, so they run on blocked data as is and their output keeps the layout.
+// Shape and Size read no data at all.
+enum class Transparency { None, Unary, SameShape, ShapeOnly };
+
+Transparency transparency(OpKind op) {
+  switch (op) {
+    // Float in, float out, one tensor input (Clip's bounds are scalars, never blocked).
+    case OpKind::Abs: case OpKind::Neg: case OpKind::Exp: case OpKind::Log: case OpKind::Sqrt:
+    case OpKind::Reciprocal: case OpKind::Floor: case OpKind::Ceil: case OpKind::Round:
+    case OpKind::Erf: case OpKind::Relu: case OpKind::LeakyRelu: case OpKind::Sigmoid:
+    case OpKind::HardSigmoid: case OpKind::HardSwish: case OpKind::Tanh: case OpKind::Elu:
+    case OpKind::Selu: case OpKind::Celu: case OpKind::Softplus: case OpKind::Softsign:
+    case OpKind::ThresholdedRelu: case OpKind::Mish: case OpKind::Gelu: case OpKind::Swish:
+    case OpKind::Shrink: case OpKind::Clip:
+      return Transparency::Unary;
+    // Float in, float out, inputs of one shape (checked per run: broadcasting is not).
+    case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div: case OpKind::Max:
+    case OpKind::Min: case OpKind::Sum: case OpKind::Mean:
+      return Transparency::SameShape;
+    case OpKind::Shape: case OpKind::Size:
+      return Transparency::ShapeOnly;
+    default:
+      return Transparency::None;
+  }
+}
+
 class RefKernel final : public Kernel {
  public:
-  explicit RefKernel(RefKernelFn fn) : fn_(fn) {}
+  RefKernel(RefKernelFn fn, OpKind op) : fn_(fn), transparency_(transparency(op)) {}
   std::string_view name() const override { return "ref"; }
-  Status run(KernelCtx& ctx) override { return fn_(ctx); }
+
+  Status run(KernelCtx& ctx) override {
+    CONDENSE_TRY(fn_(ctx));
+    // Inputs reach a transparent kernel blocked only as required_layout() asked.
+    if ((transparency_ == Transparency::Unary || transparency_ == Transparency::SameShape) &&
+        ctx.in_layout(0) == Layout::Blocked)
+      ctx.set_out_layout(0, Layout::Blocked);
+    return Status::ok();
+  }
+
+  bool may_accept_blocked(size_t input) const override {
+    return transparency_ == Transparency::SameShape ||
+           (transparency_ != Transparency::None && input == 0);
+  }
+  // Unary: the input as it comes. Same-shape: all blocked when any is and every input has the
+  // same blockable shape (the plain ones get converted), else all plain.
+  Layout required_layout(const KernelCtx& ctx, size_t input) const override {
+    if (transparency_ == Transparency::Unary || transparency_ == Transparency::ShapeOnly)
+      return input == 0 ? ctx.in_layout(0) : Layout::Plain;
+    if (transparency_ == Transparency::None) return Layout::Plain;
+    const Tensor& first = ctx.in(0);
+    if (!blockable(first.dtype(), first.shape())) return Layout::Plain;
+    for (size_t i = 0; i < ctx.inputs.size(); ++i)
+      if (!ctx.has_input(i) || ctx.in(i).shape() != first.shape() ||
+          ctx.in(i).dtype() != first.dtype())
+        return Layout::Plain;
+    return Layout::Blocked;
+  }
 
  private:
   RefKernelFn fn_;
+  Transparency transparency_;
 };
 
 
@@ -54,7 +110,7 @@ Result<std::unique_ptr<Kernel>> create_kernel(const KernelCreateCtx& ctx, bool a
       if (k) return k;
     }
   }
-  return std::unique_ptr<Kernel>(std::make_unique<RefKernel>(ref_kernel_fn(ctx.node.op)));
+  return std::unique_ptr<Kernel>(std::make_unique<RefKernel>(ref_kernel_fn(ctx.node.op), ctx.node.op));
 }
 
 }  // namespace condense

@@ -9,6 +9,8 @@ std::vector<std::unique_ptr<Pass>> default_load_passes() {
   std::vector<std::unique_ptr<Pass>> passes;
   passes.push_back(make_remove_identity_pass());
   passes.push_back(make_fold_constants_pass());
+  // Again: folding turns Constant nodes into the constant pads / modes it looks at.
+  passes.push_back(make_remove_identity_pass());
   passes.push_back(make_fold_batchnorm_pass());
   passes.push_back(make_fuse_activation_pass());
   return passes;

@@ -1,5 +1,6 @@
-// Removes Identity nodes and Dropout nodes in inference form (no training_mode input, or a
-// constant false one; the mask output unused) by rewiring their consumers to the input. A node
+// Removes Identity nodes, Dropout nodes in inference form (no training_mode input, or a
+// constant false one; the mask output unused) and Pad nodes whose pads are all zero (PyTorch
+// exports them, e.g. before a final pooling) by rewiring their consumers to the input. A node
 // whose output is a graph output is kept so the output keeps its own name.
 #include <algorithm>
 #include <unordered_set>
@@ -33,6 +34,16 @@ bool is_inference_dropout(const std::unordered_set<const ir::Value*>& used, cons
   return !mask || !used.count(mask);
 }
 
+// Pad with constant, all-zero pads: the output is the input whatever the mode and value.
+bool is_noop_pad(const ir::Node& n) {
+  if (n.op != OpKind::Pad) return false;
+  const ir::Value* pads = n.input(1);
+  if (!pads || !pads->is_constant()) return false;
+  for (int64_t i = 0; i < pads->constant->numel(); ++i)
+    if (pads->constant->get_i64(i) != 0) return false;
+  return true;
+}
+
 class RemoveIdentityPass final : public Pass {
  public:
   std::string_view name() const override { return "remove_identity"; }
@@ -41,7 +52,8 @@ class RemoveIdentityPass final : public Pass {
     const auto used = used_values(g);
     for (const auto& up : g.nodes()) {
       ir::Node* n = up.get();
-      if (n->op != OpKind::Identity && !is_inference_dropout(used, *n)) continue;
+      if (n->op != OpKind::Identity && !is_inference_dropout(used, *n) && !is_noop_pad(*n))
+        continue;
       ir::Value* in = n->inputs[0];
       ir::Value* out = n->outputs[0];
       if (!in || !out || is_graph_output(g, out)) continue;  // keep output names stable

@@ -18,6 +18,7 @@ struct Step {
   std::vector<int> inputs;   // slot per input (-1: absent)
   std::vector<int> outputs;  // slot per output (-1: absent)
   std::vector<int> release;  // slots whose last use is this step
+  bool want_blocked = false;  // every reader of output 0 takes blocked activations
 };
 }  // namespace
 
@@ -29,12 +30,70 @@ struct Session::Impl {
   std::vector<bool> persistent;        // constants, graph inputs and outputs: kept until the end
   std::vector<bool> constant_slot;     // resident across runs
   std::vector<int> input_slots, output_slots;
+  // Per slot: its layout in this run, and its copy in the other layout once a reader needed
+  // one (released with the slot).
+  std::vector<Layout> layouts;
+  std::vector<Tensor> converted;
   BufferPool pool;
   // Reused per-step scratch, sized for the widest node.
   std::vector<TensorInfo> in_info, out_info;
   std::vector<const Tensor*> in_ptrs;
+  std::vector<Layout> in_layouts, out_layouts;
   std::vector<Tensor> outs;
+
+  // Hands input `i` of the current step over in the other layout, converting its slot once per
+  // run.
+  Status convert_input(int slot, size_t i);
+  void release_slot(int slot);
+  void plan_layouts();
 };
+
+namespace {
+std::shared_ptr<Storage> take_storage(Tensor& t) {
+  std::shared_ptr<Storage> s = t.storage();
+  t = Tensor();
+  return s;
+}
+}  // namespace
+
+Status Session::Impl::convert_input(int slot, size_t i) {
+  Tensor& copy = converted[slot];
+  const Layout from = layouts[slot];
+  if (!copy.defined()) {
+    const Tensor& t = slots[slot];
+    copy = Tensor::with_storage(t.dtype(), t.shape(), pool.acquire(t.nbytes()));
+    CONDENSE_TRY(from == Layout::Blocked ? blocked_to_plain(t, copy) : plain_to_blocked(t, copy));
+  }
+  in_ptrs[i] = &copy;
+  in_layouts[i] = from == Layout::Blocked ? Layout::Plain : Layout::Blocked;
+  in_info[i].value = &copy;
+  return Status::ok();
+}
+
+void Session::Impl::release_slot(int slot) {
+  if (auto s = take_storage(slots[slot])) pool.release(std::move(s));
+  if (auto s = take_storage(converted[slot])) pool.release(std::move(s));
+  layouts[slot] = Layout::Plain;
+}
+
+// A step writes output 0 blocked only when every reader may take it blocked (and it is not a
+// graph output, which the caller gets plain): otherwise a convolution would write blocked data
+// that the next node converts right back.
+void Session::Impl::plan_layouts() {
+  std::vector<std::vector<std::pair<size_t, size_t>>> readers(slots.size());  // (step, input)
+  for (size_t si = 0; si < steps.size(); ++si)
+    for (size_t i = 0; i < steps[si].inputs.size(); ++i)
+      if (steps[si].inputs[i] >= 0) readers[steps[si].inputs[i]].push_back({si, i});
+  std::vector<bool> is_output(slots.size(), false);
+  for (int s : output_slots) is_output[s] = true;
+  for (Step& st : steps) {
+    if (st.outputs.empty() || st.outputs[0] < 0 || !st.kernel->may_produce_blocked()) continue;
+    const int out = st.outputs[0];
+    bool want = !is_output[out] && !readers[out].empty();
+    for (auto [si, i] : readers[out]) want = want && steps[si].kernel->may_accept_blocked(i);
+    st.want_blocked = want;
+  }
+}
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
@@ -104,6 +163,9 @@ Result<std::unique_ptr<Session>> Session::create(ir::Graph graph, SessionOptions
     for (int s : impl->steps[i].outputs)
       if (s >= 0 && last_use[s] < 0 && !impl->persistent[s]) impl->steps[i].release.push_back(s);
   impl->in_info.reserve(widest);
+  impl->layouts.assign(impl->slots.size(), Layout::Plain);
+  impl->converted.resize(impl->slots.size());
+  impl->plan_layouts();
   impl->graph = std::move(graph);
   return std::unique_ptr<Session>(new Session(std::move(impl)));
 }
@@ -156,6 +218,8 @@ Result<std::vector<Tensor>> Session::run(std::span<const Tensor> inputs) {
     const size_t nin = st.inputs.size(), nout = st.outputs.size();
     im.in_info.assign(nin, TensorInfo{});
     im.in_ptrs.assign(nin, nullptr);
+    im.in_layouts.assign(nin, Layout::Plain);
+    bool any_blocked = false;
     for (size_t i = 0; i < nin; ++i) {
       if (st.inputs[i] < 0) {
         im.in_info[i].present = false;
@@ -166,6 +230,19 @@ Result<std::vector<Tensor>> Session::run(std::span<const Tensor> inputs) {
       im.in_info[i].shape = t.shape();
       im.in_info[i].value = &t;
       im.in_ptrs[i] = &t;
+      im.in_layouts[i] = im.layouts[st.inputs[i]];
+      any_blocked |= im.in_layouts[i] == Layout::Blocked;
+    }
+    if (any_blocked) {
+      // Decide for every input first (a same-shape kernel looks at all of them), then convert.
+      KernelCtx probe{*st.node, im.in_ptrs, {}, im.options.threads, im.in_layouts};
+      std::vector<size_t> to_convert;
+      for (size_t i = 0; i < nin; ++i)
+        if (st.inputs[i] >= 0 && st.kernel->required_layout(probe, i) != im.in_layouts[i])
+          to_convert.push_back(i);
+      for (size_t i : to_convert)
+        if (failure = im.convert_input(st.inputs[i], i); !failure) break;
+      if (!failure) break;
     }
     im.out_info.assign(nout, TensorInfo{});
     InferCtx ictx{*st.node, im.in_info, im.out_info};
@@ -187,30 +264,35 @@ Result<std::vector<Tensor>> Session::run(std::span<const Tensor> inputs) {
         im.outs[i] = Tensor::placeholder(o.dtype, {});
       }
     }
-    KernelCtx kctx{*st.node, im.in_ptrs, std::span<Tensor>(im.outs.data(), nout),
-                   im.options.threads};
+    im.out_layouts.assign(nout, Layout::Plain);
+    KernelCtx kctx{*st.node,         im.in_ptrs,       std::span<Tensor>(im.outs.data(), nout),
+                   im.options.threads, im.in_layouts, im.out_layouts, st.want_blocked};
     failure = st.kernel->run(kctx);
     if (!failure) break;
-    for (size_t i = 0; i < nout; ++i)
-      if (st.outputs[i] >= 0) im.slots[st.outputs[i]] = std::move(im.outs[i]);
-    for (int s : st.release) {
-      std::shared_ptr<Storage> storage = im.slots[s].storage();
-      im.slots[s] = Tensor();
-      im.pool.release(std::move(storage));
+    for (size_t i = 0; i < nout; ++i) {
+      if (st.outputs[i] < 0) continue;
+      im.slots[st.outputs[i]] = std::move(im.outs[i]);
+      im.layouts[st.outputs[i]] = im.out_layouts[i];
     }
+    for (int s : st.release) im.release_slot(s);
   }
   std::vector<Tensor> results;
   if (failure) {
-    for (int s : im.output_slots) results.push_back(im.slots[s]);
+    for (int s : im.output_slots) {
+      if (im.layouts[s] == Layout::Blocked) {
+        // The caller gets plain data in a buffer of its own.
+        Tensor plain = Tensor::empty(im.slots[s].dtype(), im.slots[s].shape());
+        if (failure = blocked_to_plain(im.slots[s], plain); !failure) break;
+        results.push_back(std::move(plain));
+      } else {
+        results.push_back(im.slots[s]);
+      }
+    }
   }
   // Drop every non-constant reference so the caller owns what it gets; buffers nothing else
   // holds go back to the pool for the next run.
-  for (size_t s = 0; s < im.slots.size(); ++s) {
-    if (im.constant_slot[s]) continue;
-    std::shared_ptr<Storage> storage = im.slots[s].storage();
-    im.slots[s] = Tensor();
-    if (storage) im.pool.release(std::move(storage));
-  }
+  for (size_t s = 0; s < im.slots.size(); ++s)
+    if (!im.constant_slot[s]) im.release_slot(static_cast<int>(s));
   if (!failure) return failure;
   return results;
 }

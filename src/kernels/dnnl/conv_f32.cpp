@@ -1,6 +1,7 @@
 // oneDNN Conv / ConvTranspose, f32, 1-D to 3-D, groups (depthwise included), constant weights
-// and bias, fused bias and activation (post-ops). x and y stay plain (N, C, D...); the weights
-// are reordered once into the blocked layout the primitive asks for (format_tag::any).
+// and bias, fused bias and activation (post-ops). x and y are plain (N, C, D...) or
+// channel-blocked as the runtime asks (kernels/layout.h); the weights are reordered once into the
+// layout the primitive asks for (format_tag::any).
 #include <unordered_map>
 
 #include "kernels/dnnl/dnnl_common.h"
@@ -68,7 +69,8 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
     return dst;
   }
 
-  Status build(const ir::Node& node, const Shape& xs, Entry& e) override {
+  Status build(const ir::Node& node, const Shape& xs, Layout in, Layout out,
+               Entry& e) override {
     const std::span<const int64_t> kernel = std::span<const int64_t>(w_.shape()).subspan(2);
     auto g = transpose_ ? conv_transpose_geometry(node, xs, kernel)
                         : window_geometry(node, xs, kernel, false);
@@ -90,7 +92,14 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
     for (int64_t i = 0; i < g->rank; ++i)
       if (pl[i] < 0 || pr[i] < 0) return Status::ok();  // unsupported: the reference runs
     if (shape_numel(xs) == 0) return Status::ok();
-    const memory::desc src_md = plain_f32(to_dims(xs)), dst_md = plain_f32(to_dims(ys));
+    // A plain input feeding a blocked output: let oneDNN pick the source layout. Its direct
+    // kernels read plain sources only for a few input channels (first layers); otherwise the
+    // input is reordered to blocked, which costs far less than a plain-layout convolution.
+    const memory::desc given_md = f32_desc(to_dims(xs), in), dst_md = f32_desc(to_dims(ys), out);
+    const memory::desc src_md =
+        in == Layout::Plain && out == Layout::Blocked
+            ? memory::desc(to_dims(xs), memory::data_type::f32, memory::format_tag::any)
+            : given_md;
     memory::dims wdims = plain_weights().dims();
     const memory::desc w_any(wdims, memory::data_type::f32, memory::format_tag::any);
     const memory::desc b_md =
@@ -107,6 +116,7 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
       dnnl::convolution_forward::primitive_desc pd(d, attr, cpu_engine());
       e.prim = dnnl::convolution_forward(pd);
       w_md = pd.weights_desc();
+      bind_src(e, given_md, pd.src_desc());
     } else {
       dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference,
                                           dnnl::algorithm::deconvolution_direct, src_md, w_any,
@@ -114,8 +124,8 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
       dnnl::deconvolution_forward::primitive_desc pd(d, attr, cpu_engine());
       e.prim = dnnl::deconvolution_forward(pd);
       w_md = pd.weights_desc();
+      bind_src(e, given_md, pd.src_desc());
     }
-    e.src = memory(src_md, cpu_engine(), nullptr);
     e.dst = memory(dst_md, cpu_engine(), nullptr);
     e.args = {
         {DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, packed_weights(w_md)}, {DNNL_ARG_DST, e.dst}};

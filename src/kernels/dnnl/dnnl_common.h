@@ -2,9 +2,9 @@
 // the per-shape primitive cache, and the exception boundary (oneDNN's C++ API throws
 // dnnl::error; nothing may cross condense's API as an exception).
 //
-// Layouts: activations stay plain (nchw / ncw / ncdhw, row-major matrices) so that reference
-// kernels of neighbouring ops can read them; only constant weights take oneDNN's blocked layout
-// (format_tag::any, reordered once).
+// Layouts: convolution and pooling read and write activations plain (nchw / ncw / ncdhw) or
+// channel-blocked (kernels/layout.h) as the runtime asks; matrices stay row-major. Constant
+// weights take the layout the primitive prefers (format_tag::any, reordered once).
 #pragma once
 
 #include <oneapi/dnnl/dnnl.hpp>
@@ -28,6 +28,8 @@ bool activation_supported(const FusedActivation& act);
 
 // Plain row-major f32 memory::desc of `dims` (nchw for rank 4, ncw for 3, ...).
 dnnl::memory::desc plain_f32(const dnnl::memory::dims& dims);
+// f32 memory::desc of `dims` (rank 3 to 5 when blocked) in `layout`.
+dnnl::memory::desc f32_desc(const dnnl::memory::dims& dims, Layout layout);
 dnnl::memory::dims to_dims(std::span<const int64_t> s);
 
 // Small cache keyed by input shapes: a model sees one or two shapes (batch sizes), so a linear
@@ -82,26 +84,47 @@ Status guarded(const ir::Node& node, F&& f) {
 bool all_f32(const KernelCreateCtx& ctx);
 
 // Kernels with one activation input and one output (convolution, pooling): a primitive per input
-// shape, whose src/dst memories get new data handles on each call. Subclasses build the entry.
+// shape and pair of layouts, whose src/dst memories get new data handles on each call.
+// Subclasses build the entry. Input and output may be blocked (kernels/layout.h) when the input
+// is f32 and the channel counts allow it.
 class DnnlSrcDstKernel : public Kernel {
  public:
   explicit DnnlSrcDstKernel(OpKind op) : fallback_(ref_kernel_fn(op)) {}
 
+  bool may_accept_blocked(size_t input) const override { return input == 0; }
+  bool may_produce_blocked() const override { return true; }
+  // Input 0 as it comes (the primitive is built for its layout); weights and bias are plain.
+  Layout required_layout(const KernelCtx& ctx, size_t input) const override {
+    return input == 0 && all_inputs_f32(ctx) ? ctx.in_layout(0) : Layout::Plain;
+  }
+
   Status run(KernelCtx& ctx) final {
+    const Layout in_layout = ctx.in_layout(0);
     if (!all_inputs_f32(ctx)) return fallback_(ctx);
     const Tensor& x = ctx.in(0);
-    Entry* e = cache_.find(x.shape());
+    Tensor& y = ctx.out(0);
+    const Layout out_layout = output_layout(x.shape(), y.shape(), in_layout, ctx.want_blocked);
+    const Shape key_b = {static_cast<int64_t>(in_layout), static_cast<int64_t>(out_layout)};
+    Entry* e = cache_.find(x.shape(), key_b);
     if (!e) {
       Entry fresh;
-      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx.node, x.shape(), fresh); }));
-      e = &cache_.insert(x.shape(), {}, std::move(fresh));
+      CONDENSE_TRY(guarded(ctx.node, [&] {
+        return build(ctx.node, x.shape(), in_layout, out_layout, fresh);
+      }));
+      e = &cache_.insert(x.shape(), key_b, std::move(fresh));
     }
-    if (!e->supported) return fallback_(ctx);
+    if (!e->supported) return run_reference(ctx);
     return guarded(ctx.node, [&] {
-      e->src.set_data_handle(const_cast<void*>(x.raw()));
-      e->dst.set_data_handle(ctx.out(0).raw());
+      if (e->src_reorder) {
+        e->src_user.set_data_handle(const_cast<void*>(x.raw()));
+        e->src_reorder.execute(cpu_stream(), e->src_user, e->src);
+      } else {
+        e->src.set_data_handle(const_cast<void*>(x.raw()));
+      }
+      e->dst.set_data_handle(y.raw());
       e->prim.execute(cpu_stream(), e->args);
       cpu_stream().wait();
+      ctx.set_out_layout(0, out_layout);
       return Status::ok();
     });
   }
@@ -112,11 +135,45 @@ class DnnlSrcDstKernel : public Kernel {
     dnnl::primitive prim;
     dnnl::memory src, dst;
     std::unordered_map<int, dnnl::memory> args;
+    // Set when the primitive reads src in another layout than the input's: the input (src_user)
+    // is reordered into `src`, a buffer the entry owns.
+    dnnl::reorder src_reorder;
+    dnnl::memory src_user;
   };
-  // Builds the primitive for input shape `xs`, or leaves `supported` false.
-  virtual Status build(const ir::Node& node, const Shape& xs, Entry& e) = 0;
+  // Points e.src at the input (layout `given`), or, when the primitive wants `wanted`, at an
+  // owned buffer filled by a reorder from the input on each call.
+  static void bind_src(Entry& e, const dnnl::memory::desc& given, const dnnl::memory::desc& wanted) {
+    if (given == wanted) {
+      e.src = dnnl::memory(given, cpu_engine(), nullptr);
+      return;
+    }
+    e.src_user = dnnl::memory(given, cpu_engine(), nullptr);
+    e.src = dnnl::memory(wanted, cpu_engine());
+    e.src_reorder = dnnl::reorder(e.src_user, e.src);
+  }
+  // Builds the primitive for input shape `xs` in the given layouts, or leaves `supported` false.
+  virtual Status build(const ir::Node& node, const Shape& xs, Layout in, Layout out,
+                       Entry& e) = 0;
+  // The layout to write: blocked when the consumers want it and the shape allows it.
+  virtual Layout output_layout(const Shape& /*xs*/, const Shape& ys, Layout /*in*/,
+                               bool want_blocked) const {
+    return want_blocked && blockable(DType::F32, ys) ? Layout::Blocked : Layout::Plain;
+  }
 
  private:
+  // The reference kernel, which reads plain data only: a blocked input (a shape oneDNN turned
+  // down after the runtime handed it over) is converted first.
+  Status run_reference(KernelCtx& ctx) {
+    if (ctx.in_layout(0) == Layout::Plain) return fallback_(ctx);
+    const Tensor& x = ctx.in(0);
+    Tensor plain = Tensor::empty(x.dtype(), x.shape());
+    CONDENSE_TRY(blocked_to_plain(x, plain));
+    std::vector<const Tensor*> inputs(ctx.inputs.begin(), ctx.inputs.end());
+    inputs[0] = &plain;
+    KernelCtx sub{ctx.node, inputs, ctx.outputs, ctx.threads};
+    return fallback_(sub);
+  }
+
   RefKernelFn fallback_;
   ShapeCache<Entry> cache_;
 };

@@ -1,5 +1,5 @@
 // oneDNN pooling, f32: MaxPool (without the Indices output), AveragePool, GlobalAveragePool.
-// Plain (N, C, D...) in and out. ceil_mode windows become extra right padding; AveragePool with
+// (N, C, D...) in and out, plain or channel-blocked (the output follows the input). ceil_mode windows become extra right padding; AveragePool with
 // count_include_pad over such a window would count it, so that case runs the reference.
 #include <unordered_map>
 
@@ -18,7 +18,9 @@ class DnnlPoolF32 final : public DnnlSrcDstKernel {
   std::string_view name() const override { return "dnnl_pool_f32"; }
 
  private:
-  Status build(const ir::Node& node, const Shape& xs, Entry& e) override {
+  Layout output_layout(const Shape&, const Shape&, Layout in, bool) const override { return in; }
+
+  Status build(const ir::Node& node, const Shape& xs, Layout in, Layout, Entry& e) override {
     if (xs.size() < 3 || xs.size() > 5 || shape_numel(xs) == 0) return Status::ok();
     WindowGeom g;
     dnnl::algorithm alg = dnnl::algorithm::pooling_max;
@@ -53,7 +55,7 @@ class DnnlPoolF32 final : public DnnlSrcDstKernel {
     }
     Shape ys = {xs[0], xs[1]};
     ys.insert(ys.end(), g.out.begin(), g.out.end());
-    const memory::desc src_md = plain_f32(to_dims(xs)), dst_md = plain_f32(to_dims(ys));
+    const memory::desc src_md = f32_desc(to_dims(xs), in), dst_md = f32_desc(to_dims(ys), in);
     dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_md, dst_md,
                                      to_dims(g.strides), to_dims(g.kernel), dil,
                                      to_dims(g.pad_begin), pr);
