@@ -1,5 +1,5 @@
-// oneDNN LayerNormalization vs the reference kernel: ranks, axes, constant and variable
-// parameters, optional inputs and outputs, and the cases the factory must leave to the
+// oneDNN LayerNormalization and LRN vs the reference kernels: ranks, axes, constant and variable
+// parameters, optional inputs and outputs, and the cases the factories must leave to the
 // reference kernel.
 #include "fast_vs_ref.h"
 
@@ -113,6 +113,49 @@ TEST(DnnlLayerNorm, StashTypeDoubleRunsReference) {
          {{"stash_type", i64(11)}},
          3};
   check(c, false, "ref");
+}
+
+// oneDNN 2.6 runs LRN with a JIT kernel for size 5, beta 0.75 and 16 or more channels (a
+// multiple of 8); these must run it, for any rank and spatial size.
+TEST(DnnlLrn, JitConfigurations) {
+  const Shape shapes[] = {{1, 16, 5, 5},    {2, 24, 7, 9},  {2, 16, 6},         {1, 64, 1, 1},
+                          {1, 32, 2, 3, 4}, {3, 192, 3, 3}, {1, 16, 1, 2, 3, 2}};
+  for (const Shape& xs : shapes) {
+    for (auto [alpha, bias] : {std::pair{1e-4f, 1.f}, std::pair{0.9f, 1.f}, std::pair{3.f, 2.f}}) {
+      check_fast(
+          {OpKind::LRN,
+           fmt::format("LRN x={} size=5 alpha={} beta=0.75 bias={}", shape_str(xs), alpha, bias),
+           {{xs, false}},
+           {{"size", i64(5)}, {"alpha", f(alpha)}, {"beta", f(0.75f)}, {"bias", f(bias)}}},
+          "dnnl_lrn_f32");
+    }
+  }
+}
+
+// Other sizes, betas and channel counts: the kernel is chosen, and each shape runs either
+// oneDNN's JIT kernel or condense's reference; the result must match either way.
+TEST(DnnlLrn, SizesAndRanks) {
+  const Shape shapes[] = {{1, 8, 5, 5},    {2, 3, 7, 9}, {2, 16, 6},         {1, 2, 4, 4},
+                          {1, 6, 2, 3, 4}, {1, 1, 9, 9}, {1, 5, 1, 2, 3, 2}, {1, 1, 1, 1}};
+  for (const Shape& xs : shapes) {
+    for (int64_t size : {1, 3, 5}) {
+      // (alpha, beta, bias): ONNX's defaults, then windows whose sum of squares dominates.
+      for (auto [alpha, beta, bias] : {std::tuple{1e-4f, 0.75f, 1.f}, std::tuple{0.9f, 0.75f, 1.f},
+                                       std::tuple{3.f, 0.5f, 2.f}}) {
+        check({OpKind::LRN,
+               fmt::format("LRN x={} size={} alpha={} beta={} bias={}", shape_str(xs), size, alpha,
+                           beta, bias),
+               {{xs, false}},
+               {{"size", i64(size)}, {"alpha", f(alpha)}, {"beta", f(beta)}, {"bias", f(bias)}}},
+              true, "dnnl_lrn_f32");
+      }
+    }
+  }
+}
+
+TEST(DnnlLrn, EvenSizeRunsReference) {
+  // ONNX's window for an even size is asymmetric ([c - 1, c + 2] for size 4); oneDNN's is not.
+  check({OpKind::LRN, "LRN size=4", {{{1, 16, 3, 3}, false}}, {{"size", i64(4)}}}, false, "ref");
 }
 
 }  // namespace
