@@ -1,84 +1,13 @@
 // oneDNN kernels vs the reference kernels on edge sizes. Each case builds a one-node graph, runs
 // it with fast kernels and with reference kernels only, and prints the exact configuration on a
 // mismatch.
-#include <condense/session.h>
-#include <gtest/gtest.h>
-
-#include <cmath>
-#include <random>
+#include "fast_vs_ref.h"
 
 namespace condense {
 namespace {
-
-Tensor random_tensor(Shape shape, std::mt19937& rng) {
-  Tensor t = Tensor::empty(DType::F32, std::move(shape));
-  std::uniform_real_distribution<float> dist(-1.f, 1.f);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
-  return t;
-}
-
-struct Case {
-  OpKind op;
-  std::string config;                          // printed on failure
-  std::vector<std::pair<Shape, bool>> inputs;  // shape, constant
-  std::map<std::string, ir::Attribute> attrs;
-  int outputs = 1;
-};
-
-// Runs the case with both kernel sets; expects the fast one to be a dnnl kernel when
-// `expect_fast` and the outputs to agree to 1e-4 relative.
-void check(const Case& c, bool expect_fast = true) {
-  SCOPED_TRACE(c.config);
-  std::mt19937 rng(42);
-  std::vector<Tensor> consts, feeds;
-  auto build = [&]() {
-    ir::Graph g;
-    std::vector<ir::Value*> ins;
-    std::mt19937 r2(7);
-    for (size_t i = 0; i < c.inputs.size(); ++i) {
-      const auto& [shape, is_const] = c.inputs[i];
-      if (is_const) {
-        ins.push_back(g.add_constant(fmt::format("c{}", i), random_tensor(shape, r2)));
-      } else {
-        ir::Dims d(shape.begin(), shape.end());
-        ins.push_back(g.add_input(fmt::format("x{}", i), DType::F32, d));
-      }
-    }
-    ir::Node* n = g.add_node(c.op, ins, c.outputs, "node");
-    n->attrs = c.attrs;
-    for (ir::Value* o : n->outputs) g.outputs.push_back(o);
-    return g;
-  };
-  for (const auto& [shape, is_const] : c.inputs)
-    if (!is_const) feeds.push_back(random_tensor(shape, rng));
-  auto fast = Session::create(build(), {.threads = 2, .optimize = false, .fast_kernels = true});
-  auto ref = Session::create(build(), {.threads = 2, .optimize = false, .fast_kernels = false});
-  ASSERT_TRUE(fast.is_ok()) << fast.status().message();
-  ASSERT_TRUE(ref.is_ok()) << ref.status().message();
-  if (expect_fast) {
-    EXPECT_NE((*fast)->report()[0].kernel, "ref") << "expected a oneDNN kernel";
-  }
-  for (int rep = 0; rep < 2; ++rep) {  // the second run goes through the primitive cache
-    auto yf = (*fast)->run(feeds);
-    auto yr = (*ref)->run(feeds);
-    ASSERT_TRUE(yf.is_ok()) << yf.status().message();
-    ASSERT_TRUE(yr.is_ok()) << yr.status().message();
-    ASSERT_EQ(yf->size(), yr->size());
-    for (size_t o = 0; o < yf->size(); ++o) {
-      const Tensor& a = (*yf)[o];
-      const Tensor& b = (*yr)[o];
-      ASSERT_EQ(a.shape(), b.shape());
-      for (int64_t i = 0; i < a.numel(); ++i) {
-        const double x = a.get_f64(i), y = b.get_f64(i);
-        ASSERT_NEAR(x, y, 1e-4 + 1e-4 * std::abs(y)) << "output " << o << " element " << i;
-      }
-    }
-  }
-}
-
-ir::Attribute ints(std::vector<int64_t> v) {
-  return ir::Attribute::of_ints(std::move(v));
-}
+using test::Case;
+using test::check;
+using test::ints;
 
 TEST(DnnlConv, EdgeSizes) {
   struct P {

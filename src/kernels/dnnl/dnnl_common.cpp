@@ -69,4 +69,8 @@ bool all_f32(const KernelCreateCtx& ctx) {
   return true;
 }
 
+bool is_dnnl_reference(const dnnl::primitive_desc& pd) {
+  return std::string_view(pd.impl_info_str()).find("ref") != std::string_view::npos;
+}
+
 }  // namespace condense::dnnl_internal

@@ -83,6 +83,11 @@ Status guarded(const ir::Node& node, F&& f) {
 // True when every present input is f32.
 bool all_f32(const KernelCreateCtx& ctx);
 
+// Whether oneDNN fell back to its own reference implementation for `pd` (an implementation name
+// with "ref" in it, such as "lrn_ref:any"). That is no faster than condense's reference kernel,
+// which accumulates in double, so kernels leave such shapes to the latter.
+bool is_dnnl_reference(const dnnl::primitive_desc& pd);
+
 // Kernels with one activation input and one output (convolution, pooling): a primitive per input
 // shape and pair of layouts, whose src/dst memories get new data handles on each call.
 // Subclasses build the entry. Input and output may be blocked (kernels/layout.h) when the input
