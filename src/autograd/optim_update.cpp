@@ -21,32 +21,64 @@ void with_flag(bool b, F&& f) {
     f(std::false_type{});
 }
 
+template <bool kDecay, bool kMomentum, bool kInit, bool kNesterov>
+void sgd_loop(float* __restrict p, const float* __restrict g, float* __restrict buf, int64_t n,
+              float lr, float wd, float mu, float damp) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    float d = g[i];
+    if constexpr (kDecay) d = d + wd * p[i];
+    if constexpr (kMomentum) {
+      float b;
+      if constexpr (kInit)
+        b = d;
+      else
+        b = buf[i] * mu + damp * d;
+      buf[i] = b;
+      if constexpr (kNesterov)
+        d = d + mu * b;
+      else
+        d = b;
+    }
+    p[i] = p[i] + (-lr) * d;
+  }
+}
+
+template <bool kL2, bool kDecoupled, bool kAmsgrad>
+void adam_loop(float* __restrict p, const float* __restrict g, float* __restrict m,
+               float* __restrict v, float* __restrict vmax, int64_t n, const AdamHyper h) {
+  const float b1 = h.beta1, omb1 = h.one_minus_beta1, b2 = h.beta2, omb2 = h.one_minus_beta2;
+  const float wd = h.weight_decay, decay = h.decay, step = h.neg_step_size;
+  const float bc2 = h.bias_correction2_sqrt, eps = h.eps;
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    float pi = p[i];
+    if constexpr (kDecoupled) pi = pi * decay;
+    float gi = g[i];
+    if constexpr (kL2) gi = gi + wd * pi;
+    const float mi = m[i] * b1 + omb1 * gi;
+    const float vi = v[i] * b2 + omb2 * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    float vv = vi;
+    if constexpr (kAmsgrad) {
+      vv = vmax[i] > vi ? vmax[i] : vi;
+      vmax[i] = vv;
+    }
+    const float denom = std::sqrt(vv) / bc2 + eps;
+    p[i] = pi + step * mi / denom;
+  }
+}
+
 }  // namespace
 
 void sgd_update(float* p, const float* g, float* buf, int64_t n, const SgdHyper& h) {
-  const float lr = h.lr, wd = h.weight_decay, mu = h.momentum, damp = h.one_minus_dampening;
-  with_flag(wd != 0, [&](auto decay) {
+  with_flag(h.weight_decay != 0, [&](auto decay) {
     with_flag(buf != nullptr, [&](auto momentum) {
       with_flag(h.init_buffer, [&](auto init) {
         with_flag(h.nesterov, [&](auto nesterov) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-          for (int64_t i = 0; i < n; ++i) {
-            float d = g[i];
-            if constexpr (decay.value) d = d + wd * p[i];
-            if constexpr (momentum.value) {
-              float b;
-              if constexpr (init.value)
-                b = d;
-              else
-                b = buf[i] * mu + damp * d;
-              buf[i] = b;
-              if constexpr (nesterov.value)
-                d = d + mu * b;
-              else
-                d = b;
-            }
-            p[i] = p[i] + (-lr) * d;
-          }
+          sgd_loop<decay.value, momentum.value, init.value, nesterov.value>(
+              p, g, buf, n, h.lr, h.weight_decay, h.momentum, h.one_minus_dampening);
         });
       });
     });
@@ -55,30 +87,10 @@ void sgd_update(float* p, const float* g, float* buf, int64_t n, const SgdHyper&
 
 void adam_update(float* p, const float* g, float* m, float* v, float* vmax, int64_t n,
                  const AdamHyper& h) {
-  const float b1 = h.beta1, omb1 = h.one_minus_beta1, b2 = h.beta2, omb2 = h.one_minus_beta2;
-  const float wd = h.weight_decay, decay_factor = h.decay, step = h.neg_step_size;
-  const float bc2 = h.bias_correction2_sqrt, eps = h.eps;
-  with_flag(wd != 0, [&](auto l2) {
-    with_flag(decay_factor != 1, [&](auto decoupled) {
+  with_flag(h.weight_decay != 0, [&](auto l2) {
+    with_flag(h.decay != 1, [&](auto decoupled) {
       with_flag(vmax != nullptr, [&](auto amsgrad) {
-#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
-        for (int64_t i = 0; i < n; ++i) {
-          float pi = p[i];
-          if constexpr (decoupled.value) pi = pi * decay_factor;
-          float gi = g[i];
-          if constexpr (l2.value) gi = gi + wd * pi;
-          const float mi = m[i] * b1 + omb1 * gi;
-          const float vi = v[i] * b2 + omb2 * gi * gi;
-          m[i] = mi;
-          v[i] = vi;
-          float vv = vi;
-          if constexpr (amsgrad.value) {
-            vv = vmax[i] > vi ? vmax[i] : vi;
-            vmax[i] = vv;
-          }
-          const float denom = std::sqrt(vv) / bc2 + eps;
-          p[i] = pi + step * mi / denom;
-        }
+        adam_loop<l2.value, decoupled.value, amsgrad.value>(p, g, m, v, vmax, n, h);
       });
     });
   });
