@@ -199,6 +199,11 @@ Result<ir::Value*> cross_entropy(LossBuilder& b, const Call& c) {
   const double eps = c.spec.label_smoothing;
   if (!(eps >= 0 && eps <= 1)) return c.fail("label smoothing must be in [0, 1] (got {})", eps);
   const bool soft = dtype_is_float(c.target->dtype);
+  if (soft && c.target->has_shape && static_cast<int64_t>(c.target->dims.size()) == c.rank - 1)
+    return c.fail(
+        "class labels '{}' must be int64 or int32 (got {}); class probabilities need the output's "
+        "shape {}",
+        c.target->name, dtype_name(c.target->dtype), c.output_shape());
   if (soft)
     CONDENSE_TRY(c.check_same_shape());
   else

@@ -181,6 +181,13 @@ TEST(Loss, TargetShapeThatDoesNotFitIsAnError) {
             "loss 'kl_div': target shape [4] does not fit output shape "
             "[4, 10]");
 
+  Built f = graph_with_inputs(DType::F32, {ir::Dim::sym("N"), 10}, DType::F32, {ir::Dim::sym("N")});
+  loss = train::build_loss(f.g, {}, f.output, f.target);
+  ASSERT_FALSE(loss);
+  EXPECT_EQ(loss.status().message(),
+            "loss 'cross_entropy': class labels 'target' must be int64 or int32 (got f32); class "
+            "probabilities need the output's shape [N, 10]");
+
   Built e = graph_with_inputs(DType::F32, {4, 10}, DType::F32, {4});
   loss = train::build_loss(e.g, {.kind = train::LossKind::Nll}, e.output, e.target);
   ASSERT_FALSE(loss);
