@@ -1,4 +1,4 @@
-// In-memory labelled datasets: image folders (directory or tar archive) and IDX pairs.
+// Image folders (directory or tar archive) and IDX pairs, as in-memory datasets (make_dataset).
 #include <condense/data.h>
 #include <condense/file.h>
 
@@ -41,56 +41,11 @@ struct Found {
   std::string bytes;
 };
 
-class ImageFolderDataset final : public Dataset {
- public:
-  std::vector<std::string> classes;
-  std::vector<Image> images;
-  std::vector<int64_t> labels;
-  Preprocess preprocess;
-
-  int64_t size() const override { return static_cast<int64_t>(images.size()); }
-  int64_t num_classes() const override { return static_cast<int64_t>(classes.size()); }
-  std::vector<std::string> class_names() const override { return classes; }
-  Result<Batch> batch(int64_t start, int64_t count) const override {
-    if (start < 0 || start >= size() || count < 1)
-      return Status::errorf("batch [{}, {}+{}) is out of range for a dataset of {} samples", start,
-                            start, count, size());
-    count = std::min(count, size() - start);
-    Batch b;
-    CONDENSE_ASSIGN_OR_RETURN(
-        b.x, images_to_nchw(std::span<const Image>(images).subspan(start, count), preprocess));
-    b.labels.assign(labels.begin() + start, labels.begin() + start + count);
-    return b;
-  }
-};
-
-class IdxDataset final : public Dataset {
- public:
-  Tensor images;  // u8 (N, H, W)
-  std::vector<int64_t> labels;
-  int64_t classes = 0;
-  Preprocess preprocess;
-
-  int64_t size() const override { return static_cast<int64_t>(labels.size()); }
-  int64_t num_classes() const override { return classes; }
-  Result<Batch> batch(int64_t start, int64_t count) const override {
-    if (start < 0 || start >= size() || count < 1)
-      return Status::errorf("batch [{}, {}+{}) is out of range for a dataset of {} samples", start,
-                            start, count, size());
-    count = std::min(count, size() - start);
-    Batch b;
-    CONDENSE_ASSIGN_OR_RETURN(b.x, u8_images_to_nchw(images, start, count, preprocess));
-    b.labels.assign(labels.begin() + start, labels.begin() + start + count);
-    return b;
-  }
-};
-
 Status collect_from_archive(const std::string& path, const ImageFolderOptions& options,
                             std::vector<Found>& found) {
   std::vector<std::string> prefix = split_path(options.prefix);
-  std::string root;  // the folder holding the class folders, which must be the same for all
-  bool have_root = false;
-  return for_each_tar_file(path, [&](const TarEntry& e, std::string_view contents) -> Status {
+  std::vector<std::string> roots;  // per found image: the folder holding its class folder
+  CONDENSE_TRY(for_each_tar_file(path, [&](const TarEntry& e, std::string_view contents) -> Status {
     std::vector<std::string> parts = split_path(e.path);
     if (parts.size() < prefix.size() + 2 || !is_image_name(parts.back())) return Status::ok();
     if (!std::equal(prefix.begin(), prefix.end(), parts.begin())) return Status::ok();
@@ -98,20 +53,37 @@ Status collect_from_archive(const std::string& path, const ImageFolderOptions& o
     if (std::any_of(parts.begin() + prefix.size(), parts.end(),
                     [](const std::string& s) { return s[0] == '.'; }))
       return Status::ok();
-    std::string this_root;
-    for (size_t i = 0; i + 2 < parts.size(); ++i) this_root += parts[i] + "/";
-    if (!have_root) {
-      root = this_root;
-      have_root = true;
-    } else if (this_root != root) {
-      return Status::errorf(
-          "images at different depths ('{}' and '{}<class>/...'): choose one folder with a "
-          "prefix (e.g. the split name)",
-          e.path, root);
-    }
+    std::string root;
+    for (size_t i = 0; i + 2 < parts.size(); ++i) root += parts[i] + "/";
+    roots.push_back(std::move(root));
     found.push_back({parts[parts.size() - 2], e.path, std::string(contents)});
     return Status::ok();
-  });
+  }));
+  // Without a prefix, an archive holding the split's folder (train/<class>/...) reads that.
+  const std::string split_root = options.split_folder + "/";
+  if (prefix.empty() && !options.split_folder.empty() &&
+      std::any_of(roots.begin(), roots.end(),
+                  [&](const std::string& r) { return r.starts_with(split_root); })) {
+    size_t kept = 0;
+    for (size_t i = 0; i < found.size(); ++i) {
+      if (!roots[i].starts_with(split_root)) continue;
+      if (kept != i) {  // (a self-move would empty the strings)
+        roots[kept] = std::move(roots[i]);
+        found[kept] = std::move(found[i]);
+      }
+      ++kept;
+    }
+    roots.resize(kept);
+    found.resize(kept);
+  }
+  // The class folders must all sit in one folder, or classes of different splits would mix.
+  for (size_t i = 1; i < roots.size(); ++i)
+    if (roots[i] != roots[0])
+      return Status::errorf(
+          "images in different folders ('{}' and '{}'): choose one with a prefix (e.g. the "
+          "split name)",
+          found[0].name, found[i].name);
+  return Status::ok();
 }
 
 Status collect_from_directory(const fs::path& root, std::vector<Found>& found) {
@@ -148,6 +120,9 @@ Result<std::unique_ptr<Dataset>> open_image_folder(const std::string& path,
   std::vector<Found> found;
   if (fs::is_directory(st)) {
     fs::path root = options.prefix.empty() ? fs::path(path) : fs::path(path) / options.prefix;
+    if (options.prefix.empty() && !options.split_folder.empty() &&
+        fs::is_directory(root / options.split_folder, ec))
+      root /= options.split_folder;
     if (!fs::is_directory(root, ec))
       return Status::errorf("'{}' is not a directory", root.string());
     CONDENSE_TRY(collect_from_directory(root, found));
@@ -164,42 +139,50 @@ Result<std::unique_ptr<Dataset>> open_image_folder(const std::string& path,
   if (options.limit > 0 && static_cast<size_t>(options.limit) < found.size())
     found.resize(options.limit);
 
-  auto ds = std::make_unique<ImageFolderDataset>();
-  ds->preprocess = options.preprocess;
+  TensorData data;
+  data.description = !options.description.empty()
+                         ? options.description
+                         : path + (options.prefix.empty() ? "" : ":" + options.prefix);
+  data.preprocess = options.preprocess;
   std::map<std::string, int64_t> label_of;
   for (const Found& f : found) {
-    if (label_of.emplace(f.cls, static_cast<int64_t>(ds->classes.size())).second)
-      ds->classes.push_back(f.cls);
-    ds->labels.push_back(label_of[f.cls]);
+    if (label_of.emplace(f.cls, static_cast<int64_t>(data.class_names.size())).second)
+      data.class_names.push_back(f.cls);
+    data.labels.push_back(label_of[f.cls]);
   }
-  // Decode in parallel; the first failure (in sample order) is reported.
+  data.num_classes = static_cast<int64_t>(data.class_names.size());
+  // Decode in parallel (at open, on the caller's thread); the first failure (in sample order) is
+  // reported.
   const int64_t n = static_cast<int64_t>(found.size());
-  ds->images.resize(n);
+  std::vector<Image> images(n);
   std::vector<Status> errors(n);
 #pragma omp parallel for schedule(dynamic, 64)
   for (int64_t i = 0; i < n; ++i) {
     auto img = decode_image(found[i].bytes);
     if (img)
-      ds->images[i] = std::move(*img);
+      images[i] = std::move(*img);
     else
       errors[i] = img.status();
   }
   for (int64_t i = 0; i < n; ++i) {
     if (!errors[i].is_ok())
       return errors[i].with_context(fmt::format("'{}': image '{}'", path, found[i].name));
-    const Image& a = ds->images[0];
-    const Image& b = ds->images[i];
+    const Image& a = images[0];
+    const Image& b = images[i];
     if (b.width != a.width || b.height != a.height)
       return Status::errorf(
           "'{}': image '{}' is {}x{} but '{}' is {}x{}: all images must have one size", path,
           found[i].name, b.width, b.height, found[0].name, a.width, a.height);
   }
-  // Validate the preprocessing once, now, rather than at the first batch.
-  CONDENSE_ASSIGN_OR_RETURN(
-      Tensor probe,
-      images_to_nchw(std::span<const Image>(ds->images).first(1), options.preprocess));
-  (void)probe;
-  return std::unique_ptr<Dataset>(std::move(ds));
+  // Stacked channels-last: (N, H, W, 3) u8, as decoded.
+  const int64_t h = images[0].height, w = images[0].width, bytes = h * w * 3;
+  data.x = Tensor::empty(DType::U8, {n, h, w, 3});
+  data.layout = Layout::NHWC;
+  for (int64_t i = 0; i < n; ++i) {
+    std::copy(images[i].pixels.begin(), images[i].pixels.end(), data.x.data<uint8_t>() + i * bytes);
+    std::vector<uint8_t>().swap(images[i].pixels);
+  }
+  return make_dataset(std::move(data));
 }
 
 Result<std::unique_ptr<Dataset>> open_idx(const std::string& images_path,
@@ -217,17 +200,13 @@ Result<std::unique_ptr<Dataset>> open_idx(const std::string& images_path,
     return Status::errorf("'{}' has {} images but '{}' has {} labels", images_path, images.dim(0),
                           labels_path, labels.dim(0));
   if (images.dim(0) == 0) return Status::errorf("'{}' holds no images", images_path);
-  auto ds = std::make_unique<IdxDataset>();
-  ds->images = images;
-  ds->preprocess = preprocess;
+  TensorData data;
+  data.x = std::move(images);
+  data.description = images_path;
+  data.preprocess = preprocess;
   const uint8_t* l = labels.data<uint8_t>();
-  for (int64_t i = 0; i < labels.dim(0); ++i) {
-    ds->labels.push_back(l[i]);
-    ds->classes = std::max<int64_t>(ds->classes, l[i] + 1);
-  }
-  CONDENSE_ASSIGN_OR_RETURN(Tensor probe, u8_images_to_nchw(images, 0, 1, preprocess));
-  (void)probe;
-  return std::unique_ptr<Dataset>(std::move(ds));
+  data.labels.assign(l, l + labels.dim(0));
+  return make_dataset(std::move(data));
 }
 
 }  // namespace condense::data

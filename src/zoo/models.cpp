@@ -1,11 +1,13 @@
-// The zoo's architectures (include/condense/zoo.h), each a few lines of LayerBuilder calls.
-#include <condense/zoo.h>
+// The zoo's registry, its option checks, and the small models (mlp, lenet5, gemm4096); the
+// CIFAR networks and the transformer live in models_cifar.cpp and models_transformer.cpp.
+#include "zoo/models.h"
+
 #include <fmt/ranges.h>
 
+#include <cmath>
 #include <functional>
 #include <map>
-
-#include "zoo/layers.h"
+#include <set>
 
 namespace condense::zoo {
 
@@ -47,44 +49,6 @@ Status build_gemm4096(LayerBuilder& b, ir::Value* x, const ZooOptions&) {
   return Status::ok();
 }
 
-// One basic block: conv3x3 (stride) + relu, conv3x3, + shortcut, relu.
-Result<ir::Value*> basic_block(LayerBuilder& b, ir::Value* x, int64_t cout, int64_t stride,
-                               const std::string& shortcut, const std::string& name) {
-  const int64_t cin = x->dims[1].value;
-  CONDENSE_ASSIGN_OR_RETURN(ir::Value * y, b.conv(x, cout, 3, stride, 1, name + ".conv1"));
-  CONDENSE_ASSIGN_OR_RETURN(y, b.relu(y, name + ".relu1"));
-  CONDENSE_ASSIGN_OR_RETURN(y, b.conv(y, cout, 3, 1, 1, name + ".conv2"));
-  ir::Value* s = x;
-  if (stride != 1 || cin != cout) {
-    if (shortcut == "A") {
-      CONDENSE_ASSIGN_OR_RETURN(
-          s, b.subsample_pad_channels(x, stride, (cout - cin) / 2, name + ".shortcut"));
-    } else {
-      CONDENSE_ASSIGN_OR_RETURN(s, b.conv(x, cout, 1, stride, 0, name + ".shortcut"));
-    }
-  }
-  CONDENSE_ASSIGN_OR_RETURN(y, b.add(y, s, name + ".add"));
-  return b.relu(y, name + ".relu2");
-}
-
-Status build_resnet20(LayerBuilder& b, ir::Value* x, const ZooOptions& o) {
-  CONDENSE_ASSIGN_OR_RETURN(x, b.conv(x, 16, 3, 1, 1, "conv1"));
-  CONDENSE_ASSIGN_OR_RETURN(x, b.relu(x, "relu1"));
-  const int64_t channels[3] = {16, 32, 64};
-  for (int stage = 0; stage < 3; ++stage) {
-    for (int i = 0; i < 3; ++i) {
-      int64_t stride = stage > 0 && i == 0 ? 2 : 1;
-      std::string name = fmt::format("layer{}.{}", stage + 1, i);
-      CONDENSE_ASSIGN_OR_RETURN(x, basic_block(b, x, channels[stage], stride, o.shortcut, name));
-    }
-  }
-  CONDENSE_ASSIGN_OR_RETURN(x, b.global_average_pool(x, "avgpool"));  // (N, 64, 1, 1)
-  CONDENSE_ASSIGN_OR_RETURN(x, b.flatten(x, "flatten"));              // (N, 64)
-  CONDENSE_ASSIGN_OR_RETURN(x, b.gemm(x, 10, "fc"));
-  b.output(x, "logits");
-  return Status::ok();
-}
-
 struct Entry {
   std::vector<int64_t> input;  // input dims after the batch dimension
   Builder build;
@@ -96,6 +60,11 @@ const std::map<std::string, Entry, std::less<>>& registry() {
       {"lenet5", {{1, 28, 28}, build_lenet5}},
       {"gemm4096", {{4096}, build_gemm4096}},
       {"resnet20", {{3, 32, 32}, build_resnet20}},
+      {"resnet32", {{3, 32, 32}, build_resnet32}},
+      {"resnet56", {{3, 32, 32}, build_resnet56}},
+      {"mobilenetv2", {{3, 32, 32}, build_mobilenetv2}},
+      {"vgg-small", {{3, 32, 32}, build_vgg_small}},
+      {"tiny-transformer", {{1, 28, 28}, build_tiny_transformer}},
   };
   return models;
 }
@@ -109,10 +78,18 @@ Status validate(std::string_view name, const ZooOptions& o) {
     if (w < 1) return Status::errorf("mlp widths must be >= 1, got {}", w);
   if (o.shortcut != "A" && o.shortcut != "B")
     return Status::errorf("shortcut must be A or B, got '{}'", o.shortcut);
+  if (!std::isfinite(o.width) || o.width <= 0.0 || o.width > 4.0)
+    return Status::errorf("width must be in (0, 4], got {}", o.width);
+  if (o.width != 1.0 && name != "mobilenetv2")
+    return Status::errorf("width applies to mobilenetv2 only, not {}", name);
   return Status::ok();
 }
 
 }  // namespace
+
+bool uses_batchnorm(std::string_view name) {
+  return name.starts_with("resnet") || name == "mobilenetv2" || name == "vgg-small";
+}
 
 std::vector<std::string> model_names() {
   std::vector<std::string> names;
@@ -132,6 +109,8 @@ Result<ir::Graph> build(std::string_view name, const ZooOptions& options) {
   g.opset_imports[""] = kOpset;
   g.metadata["zoo_model"] = std::string(name);
   g.metadata["zoo_seed"] = std::to_string(options.seed);
+  if (uses_batchnorm(name)) g.metadata["zoo_batchnorm"] = std::to_string(int{options.batchnorm});
+  if (name == "mobilenetv2") g.metadata["zoo_width"] = fmt::format("{}", options.width);
   LayerBuilder b(g, options.seed);
   ir::Dims dims{options.batch < 0 ? ir::Dim::sym("N") : ir::Dim(options.batch)};
   for (int64_t d : it->second.input) dims.push_back(d);
@@ -143,10 +122,18 @@ Result<ir::Graph> build(std::string_view name, const ZooOptions& options) {
 }
 
 int64_t parameter_count(const ir::Graph& g) {
-  int64_t n = 0;
+  std::set<const ir::Value*> buffers;  // BatchNormalization running mean and variance
+  for (const auto& n : g.nodes())
+    if (n->op == OpKind::BatchNormalization && n->inputs.size() == 5) {
+      buffers.insert(n->inputs[3]);
+      buffers.insert(n->inputs[4]);
+    }
+  int64_t count = 0;
   for (const auto& v : g.values())
-    if (v->is_constant() && v->dtype == DType::F32) n += v->constant->numel();
-  return n;
+    if (v->is_constant() && v->dtype == DType::F32 && v->constant->rank() > 0 &&
+        !buffers.count(v.get()))
+      count += v->constant->numel();
+  return count;
 }
 
 }  // namespace condense::zoo

@@ -399,3 +399,36 @@ TEST_F(Cli, BenchJson) {
                      {"f32[N, 4]"});
   expect_clean_error(cli(fmt::format("bench '{}' --min-time soon", m)), {"duration"});
 }
+
+TEST_F(Cli, ZooWritesEveryModelAndRejectsBadOptions) {
+  CliRun list = cli("zoo --list");
+  ASSERT_EQ(list.rc, 0) << list.err;
+  for (const char* m : {"resnet32", "resnet56", "mobilenetv2", "vgg-small", "tiny-transformer"})
+    EXPECT_NE(list.out.find(m), std::string::npos) << list.out;
+
+  CliRun bn = cli(fmt::format("zoo resnet20 -o '{}'", path("bn.onnx")));
+  ASSERT_EQ(bn.rc, 0) << bn.err;
+  EXPECT_NE(bn.out.find("269722 parameters"), std::string::npos) << bn.out;
+  auto g = onnx::import_file(path("bn.onnx"));
+  ASSERT_TRUE(g) << g.status().message();
+  int bn_nodes = 0;
+  for (const auto& n : g->nodes()) bn_nodes += n->op == OpKind::BatchNormalization;
+  EXPECT_EQ(bn_nodes, 19);
+  CliRun folded = cli(fmt::format("zoo resnet20 --no-bn -o '{}'", path("folded.onnx")));
+  ASSERT_EQ(folded.rc, 0) << folded.err;
+  EXPECT_NE(folded.out.find("269034 parameters"), std::string::npos) << folded.out;
+  CliRun half = cli(fmt::format("zoo mobilenetv2 --width 0.5 -o '{}'", path("mb.onnx")));
+  ASSERT_EQ(half.rc, 0) << half.err;
+  EXPECT_NE(half.out.find("700490 parameters"), std::string::npos) << half.out;
+
+  const std::string out = path("bad.onnx");
+  expect_clean_error(cli(fmt::format("zoo mobilenetv2 --width 0 -o '{}'", out)), {"--width"});
+  expect_clean_error(cli(fmt::format("zoo mobilenetv2 --width half -o '{}'", out)), {"'half'"});
+  expect_clean_error(cli(fmt::format("zoo mobilenetv2 --width 5 -o '{}'", out)), {"(0, 4]"});
+  expect_clean_error(cli(fmt::format("zoo resnet20 --width 0.5 -o '{}'", out)),
+                     {"mobilenetv2 only"});
+  expect_clean_error(cli(fmt::format("zoo lenet5 --no-bn -o '{}'", out)), {"lenet5"});
+  expect_clean_error(cli(fmt::format("zoo resnet20 --shortcut C -o '{}'", out)), {"shortcut"});
+  expect_clean_error(cli(fmt::format("zoo vgg19 -o '{}'", out)), {"vgg19", "vgg-small"});
+  EXPECT_FALSE(fs::exists(out));
+}

@@ -12,14 +12,18 @@
 // replaced by ConstantOfShape nodes, so every channel carries the same value and the output does
 // not depend on the input: ORT gives exactly light_<name>_output_0.pb for zeros, ones or random
 // input. So that file is checked too, whatever the input. The model-zoo models carry real weights
-// and give the strong check. Skipped (with the reason) when node or onnxruntime-node is missing.
+// and give the strong check, as do condense's own zoo models (`condense zoo`, seeded random
+// weights), each written at opset 17 exactly as the CLI writes it. Skipped (with the reason) when
+// node or onnxruntime-node is missing.
 #include <condense/file.h>
 #include <condense/onnx.h>
 #include <condense/session.h>
+#include <condense/zoo.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -158,9 +162,11 @@ ir::Graph builtin_mlp() {
 
 struct InteropCase {
   const char* name;
-  const char* model;         // under the data folder; nullptr: builtin_mlp()
+  const char* model;         // under the data folder; nullptr: builtin_mlp() or `zoo`
   const char* reference;     // light models: the expected output .pb, else nullptr
   int64_t symbolic_dim = 1;  // value given to symbolic input dimensions (batch)
+  std::string zoo;           // a `condense zoo` model name, built with zoo_options
+  zoo::ZooOptions zoo_options;
 };
 
 void PrintTo(const InteropCase& c, std::ostream* os) {
@@ -202,7 +208,15 @@ TEST_P(OrtInterop, MatchesOnnxRuntime) {
     GTEST_SKIP() << "onnxruntime-node not installed at " << ort_package().string()
                  << ": run `cd bench/peers && npm install --ignore-scripts`";
   Scratch scratch(c.name);
-  if (!c.model) {  // the built-in graph, written by condense itself
+  if (!c.zoo.empty()) {  // a zoo model, written as `condense zoo` writes it
+    auto g = zoo::build(c.zoo, c.zoo_options);
+    ASSERT_TRUE(g) << g.status().message();
+    auto bytes = onnx::export_bytes(*g, {.opset = zoo::kOpset});
+    ASSERT_TRUE(bytes) << bytes.status().message();
+    ASSERT_TRUE(onnx::check_model_bytes(*bytes));
+    model = (scratch.dir / "zoo.onnx").string();
+    ASSERT_TRUE(write_file_atomic(model, *bytes));
+  } else if (!c.model) {  // the built-in graph, written by condense itself
     auto bytes = onnx::export_bytes(builtin_mlp());
     ASSERT_TRUE(bytes) << bytes.status().message();
     model = (scratch.dir / "builtin.onnx").string();
@@ -296,13 +310,34 @@ std::vector<InteropCase> interop_cases() {
     paths.push_back(fmt::format("onnx-tests-1.22/light/light_{}.onnx", name));
     const char* model = paths.back().c_str();
     paths.push_back(fmt::format("onnx-tests-1.22/light/light_{}_output_0.pb", name));
-    cases.push_back(InteropCase{name, model, paths.back().c_str(), 1});
+    cases.push_back(InteropCase{name, model, paths.back().c_str(), 1, "", {}});
   }
-  cases.push_back({"builtin_mlp", nullptr, nullptr, 16});
-  cases.push_back({"mnist8", "models/mnist-8/mnist-8.onnx", nullptr, 1});
-  cases.push_back(
-      {"super_resolution10", "models/super-resolution-10/super-resolution-10.onnx", nullptr, 1});
-  cases.push_back({"resnet20", "models/resnet20-cifar10/resnet20.onnx", nullptr, 8});
+  cases.push_back({"builtin_mlp", nullptr, nullptr, 16, "", {}});
+  cases.push_back({"mnist8", "models/mnist-8/mnist-8.onnx", nullptr, 1, "", {}});
+  cases.push_back({"super_resolution10",
+                   "models/super-resolution-10/super-resolution-10.onnx",
+                   nullptr,
+                   1,
+                   "",
+                   {}});
+  cases.push_back({"resnet20", "models/resnet20-cifar10/resnet20.onnx", nullptr, 8, "", {}});
+  // Every zoo model with its defaults (batch-norm nodes where it has them), plus the option
+  // variants that change the graph: folded batch norm, option-B shortcuts, a width multiplier.
+  static std::vector<std::string> zoo_names;  // keeps the c_str()s below alive
+  zoo_names.reserve(zoo::model_names().size() + 3);
+  for (const std::string& m : zoo::model_names()) {
+    zoo_names.push_back("zoo_" + m);
+    std::replace(zoo_names.back().begin(), zoo_names.back().end(), '-', '_');
+    cases.push_back({zoo_names.back().c_str(), nullptr, nullptr, 4, m, {}});
+  }
+  zoo::ZooOptions folded, option_b, half;
+  folded.batchnorm = false;
+  option_b.shortcut = "B";
+  half.width = 0.5;
+  cases.push_back({"zoo_resnet20_folded_bn", nullptr, nullptr, 4, "resnet20", folded});
+  cases.push_back({"zoo_resnet32_shortcut_b", nullptr, nullptr, 4, "resnet32", option_b});
+  cases.push_back({"zoo_mobilenetv2_width_0_5", nullptr, nullptr, 4, "mobilenetv2", half});
+  cases.push_back({"zoo_vgg_small_folded_bn", nullptr, nullptr, 4, "vgg-small", folded});
   return cases;
 }
 
