@@ -32,6 +32,9 @@ struct NodeReport {
   std::string name;
   std::string op;
   std::string kernel;
+  // Layout of output 0 in the last run: "plain", or "blocked" (oneDNN's channel-blocked
+  // activations, kept between convolutions); empty before the first run.
+  std::string layout;
 };
 
 class Session {

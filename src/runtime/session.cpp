@@ -2,6 +2,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <optional>
 #include <unordered_map>
 
 #include "kernels/kernel.h"
@@ -19,6 +20,7 @@ struct Step {
   std::vector<int> outputs;  // slot per output (-1: absent)
   std::vector<int> release;  // slots whose last use is this step
   bool want_blocked = false;  // every reader of output 0 takes blocked activations
+  std::optional<Layout> last_layout;  // of output 0 in the last run, for report()
 };
 }  // namespace
 
@@ -274,6 +276,7 @@ Result<std::vector<Tensor>> Session::run(std::span<const Tensor> inputs) {
       im.slots[st.outputs[i]] = std::move(im.outs[i]);
       im.layouts[st.outputs[i]] = im.out_layouts[i];
     }
+    if (nout > 0) st.last_layout = im.out_layouts[0];
     for (int s : st.release) im.release_slot(s);
   }
   std::vector<Tensor> results;
@@ -300,7 +303,10 @@ Result<std::vector<Tensor>> Session::run(std::span<const Tensor> inputs) {
 std::vector<NodeReport> Session::report() const {
   std::vector<NodeReport> r;
   for (const Step& st : impl_->steps)
-    r.push_back({st.node->name, std::string(op_name(st.node->op)), std::string(st.kernel->name())});
+    r.push_back({st.node->name, std::string(op_name(st.node->op)), std::string(st.kernel->name()),
+                 !st.last_layout                       ? ""
+                 : *st.last_layout == Layout::Blocked ? "blocked"
+                                                       : "plain"});
   return r;
 }
 
