@@ -12,12 +12,12 @@
 #include <condense/status.h>
 #include <condense/tensor.h>
 
-#include "kernels/layout.h"
-
 #include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
+
+#include "kernels/layout.h"
 
 namespace condense {
 

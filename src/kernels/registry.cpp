@@ -30,19 +30,46 @@ enum class Transparency { None, Unary, SameShape, ShapeOnly };
 Transparency transparency(OpKind op) {
   switch (op) {
     // Float in, float out, one tensor input (Clip's bounds are scalars, never blocked).
-    case OpKind::Abs: case OpKind::Neg: case OpKind::Exp: case OpKind::Log: case OpKind::Sqrt:
-    case OpKind::Reciprocal: case OpKind::Floor: case OpKind::Ceil: case OpKind::Round:
-    case OpKind::Erf: case OpKind::Relu: case OpKind::LeakyRelu: case OpKind::Sigmoid:
-    case OpKind::HardSigmoid: case OpKind::HardSwish: case OpKind::Tanh: case OpKind::Elu:
-    case OpKind::Selu: case OpKind::Celu: case OpKind::Softplus: case OpKind::Softsign:
-    case OpKind::ThresholdedRelu: case OpKind::Mish: case OpKind::Gelu: case OpKind::Swish:
-    case OpKind::Shrink: case OpKind::Clip:
+    case OpKind::Abs:
+    case OpKind::Neg:
+    case OpKind::Exp:
+    case OpKind::Log:
+    case OpKind::Sqrt:
+    case OpKind::Reciprocal:
+    case OpKind::Floor:
+    case OpKind::Ceil:
+    case OpKind::Round:
+    case OpKind::Erf:
+    case OpKind::Relu:
+    case OpKind::LeakyRelu:
+    case OpKind::Sigmoid:
+    case OpKind::HardSigmoid:
+    case OpKind::HardSwish:
+    case OpKind::Tanh:
+    case OpKind::Elu:
+    case OpKind::Selu:
+    case OpKind::Celu:
+    case OpKind::Softplus:
+    case OpKind::Softsign:
+    case OpKind::ThresholdedRelu:
+    case OpKind::Mish:
+    case OpKind::Gelu:
+    case OpKind::Swish:
+    case OpKind::Shrink:
+    case OpKind::Clip:
       return Transparency::Unary;
     // Float in, float out, inputs of one shape (checked per run: broadcasting is not).
-    case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Div: case OpKind::Max:
-    case OpKind::Min: case OpKind::Sum: case OpKind::Mean:
+    case OpKind::Add:
+    case OpKind::Sub:
+    case OpKind::Mul:
+    case OpKind::Div:
+    case OpKind::Max:
+    case OpKind::Min:
+    case OpKind::Sum:
+    case OpKind::Mean:
       return Transparency::SameShape;
-    case OpKind::Shape: case OpKind::Size:
+    case OpKind::Shape:
+    case OpKind::Size:
       return Transparency::ShapeOnly;
     default:
       return Transparency::None;
@@ -87,7 +114,6 @@ class RefKernel final : public Kernel {
   Transparency transparency_;
 };
 
-
 struct FastEntry {
   OpKind op;
   KernelFactory factory;
@@ -100,7 +126,9 @@ const FastEntry kFast[] = {
 };
 }  // namespace
 
-RefKernelFn ref_kernel_fn(OpKind op) { return kRef[static_cast<int>(op)]; }
+RefKernelFn ref_kernel_fn(OpKind op) {
+  return kRef[static_cast<int>(op)];
+}
 
 Result<std::unique_ptr<Kernel>> create_kernel(const KernelCreateCtx& ctx, bool allow_fast) {
   if (allow_fast) {
@@ -110,7 +138,8 @@ Result<std::unique_ptr<Kernel>> create_kernel(const KernelCreateCtx& ctx, bool a
       if (k) return k;
     }
   }
-  return std::unique_ptr<Kernel>(std::make_unique<RefKernel>(ref_kernel_fn(ctx.node.op), ctx.node.op));
+  return std::unique_ptr<Kernel>(
+      std::make_unique<RefKernel>(ref_kernel_fn(ctx.node.op), ctx.node.op));
 }
 
 }  // namespace condense

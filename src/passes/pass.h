@@ -32,6 +32,7 @@ Status run_passes(ir::Graph& g, std::vector<std::unique_ptr<Pass>>& passes, Pass
 std::unique_ptr<Pass> make_fold_constants_pass();
 std::unique_ptr<Pass> make_remove_identity_pass();
 std::unique_ptr<Pass> make_fold_batchnorm_pass();
+std::unique_ptr<Pass> make_fold_bias_add_pass();
 std::unique_ptr<Pass> make_fuse_activation_pass();
 
 // --- helpers for rewriting passes ---

@@ -12,6 +12,7 @@ std::vector<std::unique_ptr<Pass>> default_load_passes() {
   // Again: folding turns Constant nodes into the constant pads / modes it looks at.
   passes.push_back(make_remove_identity_pass());
   passes.push_back(make_fold_batchnorm_pass());
+  passes.push_back(make_fold_bias_add_pass());
   passes.push_back(make_fuse_activation_pass());
   return passes;
 }

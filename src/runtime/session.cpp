@@ -16,10 +16,10 @@ namespace {
 struct Step {
   ir::Node* node = nullptr;
   std::unique_ptr<Kernel> kernel;
-  std::vector<int> inputs;   // slot per input (-1: absent)
-  std::vector<int> outputs;  // slot per output (-1: absent)
-  std::vector<int> release;  // slots whose last use is this step
-  bool want_blocked = false;  // every reader of output 0 takes blocked activations
+  std::vector<int> inputs;            // slot per input (-1: absent)
+  std::vector<int> outputs;           // slot per output (-1: absent)
+  std::vector<int> release;           // slots whose last use is this step
+  bool want_blocked = false;          // every reader of output 0 takes blocked activations
   std::optional<Layout> last_layout;  // of output 0 in the last run, for report()
 };
 }  // namespace
@@ -28,9 +28,9 @@ struct Session::Impl {
   ir::Graph graph;
   SessionOptions options;
   std::vector<Step> steps;
-  std::vector<Tensor> slots;           // one per value; constants stay resident
-  std::vector<bool> persistent;        // constants, graph inputs and outputs: kept until the end
-  std::vector<bool> constant_slot;     // resident across runs
+  std::vector<Tensor> slots;        // one per value; constants stay resident
+  std::vector<bool> persistent;     // constants, graph inputs and outputs: kept until the end
+  std::vector<bool> constant_slot;  // resident across runs
   std::vector<int> input_slots, output_slots;
   // Per slot: its layout in this run, and its copy in the other layout once a reader needed
   // one (released with the slot).
@@ -99,8 +99,12 @@ void Session::Impl::plan_layouts() {
 
 Session::Session(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Session::~Session() = default;
-const ir::Graph& Session::graph() const { return impl_->graph; }
-const SessionOptions& Session::options() const { return impl_->options; }
+const ir::Graph& Session::graph() const {
+  return impl_->graph;
+}
+const SessionOptions& Session::options() const {
+  return impl_->options;
+}
 
 Result<std::unique_ptr<Session>> Session::create(ir::Graph graph, SessionOptions options) {
   auto impl = std::make_unique<Impl>();
@@ -159,7 +163,8 @@ Result<std::unique_ptr<Session>> Session::create(ir::Graph graph, SessionOptions
     impl->steps.push_back(std::move(st));
   }
   for (size_t s = 0; s < last_use.size(); ++s)
-    if (last_use[s] >= 0 && !impl->persistent[s]) impl->steps[last_use[s]].release.push_back(static_cast<int>(s));
+    if (last_use[s] >= 0 && !impl->persistent[s])
+      impl->steps[last_use[s]].release.push_back(static_cast<int>(s));
   // Outputs nobody reads (unused optional outputs) are released right after their step.
   for (size_t i = 0; i < impl->steps.size(); ++i)
     for (int s : impl->steps[i].outputs)
@@ -208,8 +213,8 @@ Result<std::vector<Tensor>> Session::run(std::span<const Tensor> inputs) {
       for (size_t d = 0; ok && d < v->dims.size(); ++d)
         ok = !v->dims[d].is_static() || v->dims[d].value == t.shape()[d];
       if (!ok)
-        return Status::errorf("input '{}' has shape {}, expected {}", v->name,
-                              shape_str(t.shape()), ir::dims_str(v->dims));
+        return Status::errorf("input '{}' has shape {}, expected {}", v->name, shape_str(t.shape()),
+                              ir::dims_str(v->dims));
     }
     im.slots[im.input_slots[i]] = t;
   }
@@ -267,8 +272,9 @@ Result<std::vector<Tensor>> Session::run(std::span<const Tensor> inputs) {
       }
     }
     im.out_layouts.assign(nout, Layout::Plain);
-    KernelCtx kctx{*st.node,         im.in_ptrs,       std::span<Tensor>(im.outs.data(), nout),
-                   im.options.threads, im.in_layouts, im.out_layouts, st.want_blocked};
+    KernelCtx kctx{*st.node,           im.in_ptrs,    std::span<Tensor>(im.outs.data(), nout),
+                   im.options.threads, im.in_layouts, im.out_layouts,
+                   st.want_blocked};
     failure = st.kernel->run(kctx);
     if (!failure) break;
     for (size_t i = 0; i < nout; ++i) {
@@ -304,9 +310,9 @@ std::vector<NodeReport> Session::report() const {
   std::vector<NodeReport> r;
   for (const Step& st : impl_->steps)
     r.push_back({st.node->name, std::string(op_name(st.node->op)), std::string(st.kernel->name()),
-                 !st.last_layout                       ? ""
+                 !st.last_layout                      ? ""
                  : *st.last_layout == Layout::Blocked ? "blocked"
-                                                       : "plain"});
+                                                      : "plain"});
   return r;
 }
 

@@ -178,3 +178,46 @@ TEST(FuseActivation, ExportWritesActivationNode) {
   for (int64_t i = 0; i < (*a)[0].numel(); ++i)
     EXPECT_NEAR((*a)[0].get_f64(i), (*b)[0].get_f64(i), 1e-5);
 }
+
+// x (N, 3, 6, 6) -> Conv(3->4) -> Add(c1 (1, 4, 1, 1)) -> Relu -> ConvTranspose(4->4, group 2)
+// -> Add(c2 (4, 1, 1), on the left) -> Add(c3 (1, 1, 6)): not per channel, stays.
+// Then GlobalAveragePool, Flatten, Gemm(beta 0.5, C (4)) -> Add(scalar).
+ir::Graph bias_add_graph() {
+  ir::Graph g;
+  auto* x = g.add_input("x", DType::F32, {ir::Dim::sym("N"), 3, 6, 6});
+  auto* w = g.add_constant("w", random_tensor({4, 3, 3, 3}, 1));
+  ir::Node* conv = g.add_node(OpKind::Conv, {x, w}, 1, "conv");
+  conv->attrs["pads"] = ir::Attribute::of_ints({1, 1, 1, 1});
+  auto* c1 = g.add_constant("c1", random_tensor({1, 4, 1, 1}, 2));
+  auto* a1 = g.add_node(OpKind::Add, {conv->outputs[0], c1}, 1, "add1")->outputs[0];
+  auto* r = g.add_node(OpKind::Relu, {a1}, 1, "relu")->outputs[0];
+  auto* wt = g.add_constant("wt", random_tensor({4, 2, 1, 1}, 3));
+  auto* bt = g.add_constant("bt", random_tensor({4}, 4));
+  ir::Node* ct = g.add_node(OpKind::ConvTranspose, {r, wt, bt}, 1, "deconv");
+  ct->attrs["group"] = ir::Attribute::of_int(2);
+  auto* c2 = g.add_constant("c2", random_tensor({4, 1, 1}, 5));
+  auto* a2 = g.add_node(OpKind::Add, {c2, ct->outputs[0]}, 1, "add2")->outputs[0];
+  auto* c3 = g.add_constant("c3", random_tensor({1, 1, 6}, 6));
+  auto* a3 = g.add_node(OpKind::Add, {a2, c3}, 1, "add3")->outputs[0];
+  auto* gap = g.add_node(OpKind::GlobalAveragePool, {a3}, 1, "gap")->outputs[0];
+  auto* flat = g.add_node(OpKind::Flatten, {gap}, 1, "flat")->outputs[0];
+  auto* wg = g.add_constant("wg", random_tensor({4, 4}, 7));
+  auto* cg = g.add_constant("cg", random_tensor({4}, 8));
+  ir::Node* gemm = g.add_node(OpKind::Gemm, {flat, wg, cg}, 1, "gemm");
+  gemm->attrs["beta"] = ir::Attribute::of_float(0.5f);
+  auto* s = g.add_constant("s", Tensor::scalar<float>(0.25f));
+  g.outputs.push_back(g.add_node(OpKind::Add, {gemm->outputs[0], s}, 1, "add4")->outputs[0]);
+  return g;
+}
+
+TEST(FoldBiasAdd, PerChannelConstantsFoldIntoTheProducer) {
+  auto s = Session::create(bias_add_graph(), {.threads = 1});
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  const ir::Graph& g = (*s)->graph();
+  // add1, add2 and add4 fold; add3 (per column) stays; Relu fuses into the conv.
+  EXPECT_EQ(count_op(g, OpKind::Add), 1) << ir::print_graph(g);
+  EXPECT_EQ(count_op(g, OpKind::Relu), 0) << ir::print_graph(g);
+  EXPECT_EQ(g.outputs[0]->name, "add4") << "the graph output keeps its name";
+  EXPECT_TRUE(g.verify().is_ok());
+  expect_same_outputs(bias_add_graph, random_tensor({2, 3, 6, 6}, 96));
+}

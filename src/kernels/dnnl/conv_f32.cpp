@@ -69,8 +69,7 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
     return dst;
   }
 
-  Status build(const ir::Node& node, const Shape& xs, Layout in, Layout out,
-               Entry& e) override {
+  Status build(const ir::Node& node, const Shape& xs, Layout in, Layout out, Entry& e) override {
     const std::span<const int64_t> kernel = std::span<const int64_t>(w_.shape()).subspan(2);
     auto g = transpose_ ? conv_transpose_geometry(node, xs, kernel)
                         : window_geometry(node, xs, kernel, false);
@@ -92,14 +91,19 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
     for (int64_t i = 0; i < g->rank; ++i)
       if (pl[i] < 0 || pr[i] < 0) return Status::ok();  // unsupported: the reference runs
     if (shape_numel(xs) == 0) return Status::ok();
-    // A plain input feeding a blocked output: let oneDNN pick the source layout. Its direct
-    // kernels read plain sources only for a few input channels (first layers); otherwise the
-    // input is reordered to blocked, which costs far less than a plain-layout convolution.
-    const memory::desc given_md = f32_desc(to_dims(xs), in), dst_md = f32_desc(to_dims(ys), out);
-    const memory::desc src_md =
-        in == Layout::Plain && out == Layout::Blocked
-            ? memory::desc(to_dims(xs), memory::data_type::f32, memory::format_tag::any)
-            : given_md;
+    // Plain activations: let oneDNN pick the layouts. Its direct (fast) kernels read and write
+    // channel-blocked data, padding the channels to the block where needed; a plain input is
+    // reordered into that and the result back out, which costs far less than a convolution on
+    // plain layouts (im2col + gemm). Blocked activations are used as they are.
+    const memory::desc given_src = f32_desc(to_dims(xs), in),
+                       given_dst = f32_desc(to_dims(ys), out);
+    auto any_if_plain = [](const memory::desc& d, Layout l, const Shape& s) {
+      return l == Layout::Plain
+                 ? memory::desc(to_dims(s), memory::data_type::f32, memory::format_tag::any)
+                 : d;
+    };
+    const memory::desc src_md = any_if_plain(given_src, in, xs);
+    const memory::desc dst_md = any_if_plain(given_dst, out, ys);
     memory::dims wdims = plain_weights().dims();
     const memory::desc w_any(wdims, memory::data_type::f32, memory::format_tag::any);
     const memory::desc b_md =
@@ -116,7 +120,8 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
       dnnl::convolution_forward::primitive_desc pd(d, attr, cpu_engine());
       e.prim = dnnl::convolution_forward(pd);
       w_md = pd.weights_desc();
-      bind_src(e, given_md, pd.src_desc());
+      bind_src(e, given_src, pd.src_desc());
+      bind_dst(e, given_dst, pd.dst_desc());
     } else {
       dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference,
                                           dnnl::algorithm::deconvolution_direct, src_md, w_any,
@@ -124,9 +129,9 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
       dnnl::deconvolution_forward::primitive_desc pd(d, attr, cpu_engine());
       e.prim = dnnl::deconvolution_forward(pd);
       w_md = pd.weights_desc();
-      bind_src(e, given_md, pd.src_desc());
+      bind_src(e, given_src, pd.src_desc());
+      bind_dst(e, given_dst, pd.dst_desc());
     }
-    e.dst = memory(dst_md, cpu_engine(), nullptr);
     e.args = {
         {DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, packed_weights(w_md)}, {DNNL_ARG_DST, e.dst}};
     if (b_) e.args[DNNL_ARG_BIAS] = memory(b_md, cpu_engine(), const_cast<void*>(b_->raw()));

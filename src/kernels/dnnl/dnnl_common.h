@@ -113,9 +113,8 @@ class DnnlSrcDstKernel : public Kernel {
     Entry* e = cache_.find(x.shape(), key_b);
     if (!e) {
       Entry fresh;
-      CONDENSE_TRY(guarded(ctx.node, [&] {
-        return build(ctx.node, x.shape(), in_layout, out_layout, fresh);
-      }));
+      CONDENSE_TRY(guarded(
+          ctx.node, [&] { return build(ctx.node, x.shape(), in_layout, out_layout, fresh); }));
       e = &cache_.insert(x.shape(), key_b, std::move(fresh));
     }
     if (!e->supported) return run_reference(ctx);
@@ -126,8 +125,14 @@ class DnnlSrcDstKernel : public Kernel {
       } else {
         e->src.set_data_handle(const_cast<void*>(x.raw()));
       }
-      e->dst.set_data_handle(y.raw());
-      e->prim.execute(cpu_stream(), e->args);
+      if (e->dst_reorder) {
+        e->dst_user.set_data_handle(y.raw());
+        e->prim.execute(cpu_stream(), e->args);
+        e->dst_reorder.execute(cpu_stream(), e->dst, e->dst_user);
+      } else {
+        e->dst.set_data_handle(y.raw());
+        e->prim.execute(cpu_stream(), e->args);
+      }
       cpu_stream().wait();
       ctx.set_out_layout(0, out_layout);
       return Status::ok();
@@ -144,10 +149,14 @@ class DnnlSrcDstKernel : public Kernel {
     // is reordered into `src`, a buffer the entry owns.
     dnnl::reorder src_reorder;
     dnnl::memory src_user;
+    // The same for dst: the primitive writes an owned buffer, reordered into the output.
+    dnnl::reorder dst_reorder;
+    dnnl::memory dst_user;
   };
   // Points e.src at the input (layout `given`), or, when the primitive wants `wanted`, at an
   // owned buffer filled by a reorder from the input on each call.
-  static void bind_src(Entry& e, const dnnl::memory::desc& given, const dnnl::memory::desc& wanted) {
+  static void bind_src(Entry& e, const dnnl::memory::desc& given,
+                       const dnnl::memory::desc& wanted) {
     if (given == wanted) {
       e.src = dnnl::memory(given, cpu_engine(), nullptr);
       return;
@@ -156,9 +165,18 @@ class DnnlSrcDstKernel : public Kernel {
     e.src = dnnl::memory(wanted, cpu_engine());
     e.src_reorder = dnnl::reorder(e.src_user, e.src);
   }
+  static void bind_dst(Entry& e, const dnnl::memory::desc& given,
+                       const dnnl::memory::desc& wanted) {
+    if (given == wanted) {
+      e.dst = dnnl::memory(given, cpu_engine(), nullptr);
+      return;
+    }
+    e.dst_user = dnnl::memory(given, cpu_engine(), nullptr);
+    e.dst = dnnl::memory(wanted, cpu_engine());
+    e.dst_reorder = dnnl::reorder(e.dst, e.dst_user);
+  }
   // Builds the primitive for input shape `xs` in the given layouts, or leaves `supported` false.
-  virtual Status build(const ir::Node& node, const Shape& xs, Layout in, Layout out,
-                       Entry& e) = 0;
+  virtual Status build(const ir::Node& node, const Shape& xs, Layout in, Layout out, Entry& e) = 0;
   // The layout to write: blocked when the consumers want it and the shape allows it.
   virtual Layout output_layout(const Shape& /*xs*/, const Shape& ys, Layout /*in*/,
                                bool want_blocked) const {

@@ -83,7 +83,11 @@ Status convert(const Tensor& src, Tensor& dst, Layout from_layout) {
 }
 }  // namespace
 
-Status blocked_to_plain(const Tensor& src, Tensor& dst) { return convert(src, dst, Layout::Blocked); }
-Status plain_to_blocked(const Tensor& src, Tensor& dst) { return convert(src, dst, Layout::Plain); }
+Status blocked_to_plain(const Tensor& src, Tensor& dst) {
+  return convert(src, dst, Layout::Blocked);
+}
+Status plain_to_blocked(const Tensor& src, Tensor& dst) {
+  return convert(src, dst, Layout::Plain);
+}
 
 }  // namespace condense

@@ -37,8 +37,8 @@ class DnnlLrnF32 final : public DnnlSrcDstKernel {
     if (xs.size() < 3 || shape_numel(xs) == 0) return Status::ok();
     // Plain: any rank as (N, C, S, 1) with S the spatial size. Blocked: ranks 3-5 as they are.
     const int64_t S = shape_numel(std::span<const int64_t>(xs).subspan(2));
-    const memory::desc x_md = in == Layout::Blocked ? f32_desc(to_dims(xs), in)
-                                                    : plain_f32({xs[0], xs[1], S, 1});
+    const memory::desc x_md =
+        in == Layout::Blocked ? f32_desc(to_dims(xs), in) : plain_f32({xs[0], xs[1], S, 1});
     dnnl::lrn_forward::desc d(dnnl::prop_kind::forward_inference,
                               dnnl::algorithm::lrn_across_channels, x_md, size_, alpha_, beta_,
                               bias_);

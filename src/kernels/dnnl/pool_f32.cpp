@@ -1,6 +1,7 @@
 // oneDNN pooling, f32: MaxPool (without the Indices output), AveragePool, GlobalAveragePool.
-// (N, C, D...) in and out, plain or channel-blocked (the output follows the input). ceil_mode windows become extra right padding; AveragePool with
-// count_include_pad over such a window would count it, so that case runs the reference.
+// (N, C, D...) in and out, plain or channel-blocked (the output follows the input). ceil_mode
+// windows become extra right padding; AveragePool with count_include_pad over such a window would
+// count it, so that case runs the reference.
 #include <unordered_map>
 
 #include "kernels/dnnl/dnnl_common.h"
