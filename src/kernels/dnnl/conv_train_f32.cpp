@@ -1,8 +1,11 @@
 // oneDNN convolution for training graphs, f32, 1-D to 3-D, groups: Conv whose weights are not
 // constants (parameters fed each step), ConvGradData (backward data) and ConvGradWeight
-// (backward weights and bias). Activations stay plain (N, C, D...); the weights are reordered
-// each run into the layout the primitive asks for (format_tag::any), since they change every
-// step; primitives are built once per shape. Negative effective padding runs the reference.
+// (backward weights and bias). Tensors stay plain (N, C, D...) between nodes; inside a kernel
+// activations and weights are reordered into the layouts the primitive asks for
+// (format_tag::any: blocked channels, which oneDNN's direct convolutions need; the im2col
+// fallback they otherwise get is several times slower) and results reordered back. The weights
+// change every step, so they are reordered each run. Primitives are built once per shape.
+// Negative effective padding runs the reference.
 #include "kernels/dnnl/dnnl_common.h"
 #include "ops/nn_geometry.h"
 
@@ -71,6 +74,32 @@ struct Weights {
   }
 };
 
+// An activation tensor: plain in condense (handle set per run), in the primitive's layout
+// (format_tag::any: oneDNN's direct convolutions want blocked channels) for the primitive.
+// Inputs are reordered in before the primitive, outputs out after it.
+struct Staged {
+  memory user, prim;
+  std::optional<dnnl::reorder> convert;  // set when the layouts differ
+
+  void init(const memory::desc& plain, const memory::desc& want, bool input) {
+    user = memory(plain, cpu_engine(), nullptr);
+    if (want == plain) {
+      prim = user;
+      return;
+    }
+    prim = memory(want, cpu_engine());
+    convert = input ? dnnl::reorder(user, prim) : dnnl::reorder(prim, user);
+  }
+  void in(const Tensor& t) {
+    user.set_data_handle(const_cast<void*>(t.raw()));
+    if (convert) convert->execute(cpu_stream(), user, prim);
+  }
+  void out_handle(Tensor& t) { user.set_data_handle(t.raw()); }
+  void out() {
+    if (convert) convert->execute(cpu_stream(), prim, user);
+  }
+};
+
 bool has_zero(const Shape& s) { return shape_numel(s) == 0; }
 
 // --- Conv forward with run-time weights ----------------------------------------------------
@@ -93,11 +122,12 @@ class DnnlConvTrainF32 final : public Kernel {
     }
     if (!e->supported) return fallback_(ctx);
     return guarded(ctx.node, [&] {
-      e->src.set_data_handle(const_cast<void*>(ctx.in(0).raw()));
-      e->dst.set_data_handle(ctx.out(0).raw());
+      e->src.in(ctx.in(0));
+      e->dst.out_handle(ctx.out(0));
       if (e->has_bias) e->bias.set_data_handle(const_cast<void*>(ctx.in(2).raw()));
       e->w.load(ctx.in(1));
       e->prim.execute(cpu_stream(), e->args);
+      e->dst.out();
       cpu_stream().wait();
       return Status::ok();
     });
@@ -107,7 +137,8 @@ class DnnlConvTrainF32 final : public Kernel {
   struct Entry {
     bool supported = false, has_bias = false;
     dnnl::primitive prim;
-    memory src, dst, bias;
+    Staged src, dst;
+    memory bias;
     Weights w;
     std::unordered_map<int, memory> args;
   };
@@ -128,15 +159,15 @@ class DnnlConvTrainF32 final : public Kernel {
     append_activation(ops, act_);
     attr.set_post_ops(ops);
     dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training,
-                                         dnnl::algorithm::convolution_direct, src_md,
-                                         any_like(w_plain), b_md, dst_md, d->strides, d->dilates,
-                                         d->pad_l, d->pad_r);
+                                         dnnl::algorithm::convolution_direct, any_like(src_md),
+                                         any_like(w_plain), b_md, any_like(dst_md), d->strides,
+                                         d->dilates, d->pad_l, d->pad_r);
     dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
     e.prim = dnnl::convolution_forward(pd);
-    e.src = memory(src_md, cpu_engine(), nullptr);
-    e.dst = memory(dst_md, cpu_engine(), nullptr);
+    e.src.init(src_md, pd.src_desc(), true);
+    e.dst.init(dst_md, pd.dst_desc(), false);
     e.w.init(w_plain, pd.weights_desc());
-    e.args = {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, e.w.prim}, {DNNL_ARG_DST, e.dst}};
+    e.args = {{DNNL_ARG_SRC, e.src.prim}, {DNNL_ARG_WEIGHTS, e.w.prim}, {DNNL_ARG_DST, e.dst.prim}};
     if (e.has_bias) {
       e.bias = memory(b_md, cpu_engine(), nullptr);
       e.args[DNNL_ARG_BIAS] = e.bias;
@@ -171,10 +202,11 @@ class DnnlConvGradDataF32 final : public Kernel {
     }
     if (!e->supported) return fallback_(ctx);
     return guarded(ctx.node, [&] {
-      e->diff_dst.set_data_handle(const_cast<void*>(ctx.in(0).raw()));
-      e->diff_src.set_data_handle(ctx.out(0).raw());
+      e->diff_dst.in(ctx.in(0));
+      e->diff_src.out_handle(ctx.out(0));
       e->w.load(ctx.in(1));
       e->prim.execute(cpu_stream(), e->args);
+      e->diff_src.out();
       cpu_stream().wait();
       return Status::ok();
     });
@@ -184,7 +216,7 @@ class DnnlConvGradDataF32 final : public Kernel {
   struct Entry {
     bool supported = false;
     dnnl::primitive prim;
-    memory diff_dst, diff_src;
+    Staged diff_dst, diff_src;
     Weights w;
     std::unordered_map<int, memory> args;
   };
@@ -203,20 +235,21 @@ class DnnlConvGradDataF32 final : public Kernel {
     const memory::desc dx_md = plain_f32(to_dims(dxs)), dy_md = plain_f32(to_dims(dys));
     const memory::desc w_plain = plain_weights(ws, group_);
     dnnl::convolution_forward::desc fwd(dnnl::prop_kind::forward_training,
-                                        dnnl::algorithm::convolution_direct, dx_md,
-                                        any_like(w_plain), dy_md, d->strides, d->dilates,
-                                        d->pad_l, d->pad_r);
+                                        dnnl::algorithm::convolution_direct, any_like(dx_md),
+                                        any_like(w_plain), any_like(dy_md), d->strides,
+                                        d->dilates, d->pad_l, d->pad_r);
     dnnl::convolution_forward::primitive_desc fwd_pd(fwd, cpu_engine());
-    dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, dx_md,
-                                               any_like(w_plain), dy_md, d->strides, d->dilates,
-                                               d->pad_l, d->pad_r);
+    dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct,
+                                               any_like(dx_md), any_like(w_plain),
+                                               any_like(dy_md), d->strides, d->dilates, d->pad_l,
+                                               d->pad_r);
     dnnl::convolution_backward_data::primitive_desc pd(desc, cpu_engine(), fwd_pd);
     e.prim = dnnl::convolution_backward_data(pd);
-    e.diff_dst = memory(dy_md, cpu_engine(), nullptr);
-    e.diff_src = memory(dx_md, cpu_engine(), nullptr);
+    e.diff_dst.init(dy_md, pd.diff_dst_desc(), true);
+    e.diff_src.init(dx_md, pd.diff_src_desc(), false);
     e.w.init(w_plain, pd.weights_desc());
-    e.args = {{DNNL_ARG_DIFF_DST, e.diff_dst}, {DNNL_ARG_WEIGHTS, e.w.prim},
-              {DNNL_ARG_DIFF_SRC, e.diff_src}};
+    e.args = {{DNNL_ARG_DIFF_DST, e.diff_dst.prim}, {DNNL_ARG_WEIGHTS, e.w.prim},
+              {DNNL_ARG_DIFF_SRC, e.diff_src.prim}};
     e.supported = true;
     return Status::ok();
   }
@@ -248,8 +281,8 @@ class DnnlConvGradWeightF32 final : public Kernel {
     }
     if (!e->supported) return fallback_(ctx);
     return guarded(ctx.node, [&] {
-      e->src.set_data_handle(const_cast<void*>(ctx.in(1).raw()));
-      e->diff_dst.set_data_handle(const_cast<void*>(ctx.in(0).raw()));
+      e->src.in(ctx.in(1));
+      e->diff_dst.in(ctx.in(0));
       e->dw_user.set_data_handle(ctx.out(0).raw());
       if (e->has_bias) e->diff_bias.set_data_handle(ctx.out(1).raw());
       e->prim.execute(cpu_stream(), e->args);
@@ -263,7 +296,8 @@ class DnnlConvGradWeightF32 final : public Kernel {
   struct Entry {
     bool supported = false, has_bias = false;
     dnnl::primitive prim;
-    memory src, diff_dst, diff_bias, dw_user, dw_prim;
+    Staged src, diff_dst;
+    memory diff_bias, dw_user, dw_prim;
     std::optional<dnnl::reorder> from_prim;
     std::unordered_map<int, memory> args;
   };
@@ -280,17 +314,17 @@ class DnnlConvGradWeightF32 final : public Kernel {
     const memory::desc w_plain = plain_weights(ws, group_);
     const memory::desc b_md = want_bias ? plain_f32({dys[1]}) : memory::desc();
     dnnl::convolution_forward::desc fwd(dnnl::prop_kind::forward_training,
-                                        dnnl::algorithm::convolution_direct, x_md,
-                                        any_like(w_plain), b_md, dy_md, d->strides, d->dilates,
-                                        d->pad_l, d->pad_r);
+                                        dnnl::algorithm::convolution_direct, any_like(x_md),
+                                        any_like(w_plain), b_md, any_like(dy_md), d->strides,
+                                        d->dilates, d->pad_l, d->pad_r);
     dnnl::convolution_forward::primitive_desc fwd_pd(fwd, cpu_engine());
-    dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, x_md,
-                                                  any_like(w_plain), b_md, dy_md, d->strides,
-                                                  d->dilates, d->pad_l, d->pad_r);
+    dnnl::convolution_backward_weights::desc desc(
+        dnnl::algorithm::convolution_direct, any_like(x_md), any_like(w_plain), b_md,
+        any_like(dy_md), d->strides, d->dilates, d->pad_l, d->pad_r);
     dnnl::convolution_backward_weights::primitive_desc pd(desc, cpu_engine(), fwd_pd);
     e.prim = dnnl::convolution_backward_weights(pd);
-    e.src = memory(x_md, cpu_engine(), nullptr);
-    e.diff_dst = memory(dy_md, cpu_engine(), nullptr);
+    e.src.init(x_md, pd.src_desc(), true);
+    e.diff_dst.init(dy_md, pd.diff_dst_desc(), true);
     e.dw_user = memory(w_plain, cpu_engine(), nullptr);
     if (pd.diff_weights_desc() == w_plain) {
       e.dw_prim = e.dw_user;
@@ -298,7 +332,7 @@ class DnnlConvGradWeightF32 final : public Kernel {
       e.dw_prim = memory(pd.diff_weights_desc(), cpu_engine());
       e.from_prim = dnnl::reorder(e.dw_prim, e.dw_user);
     }
-    e.args = {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DIFF_DST, e.diff_dst},
+    e.args = {{DNNL_ARG_SRC, e.src.prim}, {DNNL_ARG_DIFF_DST, e.diff_dst.prim},
               {DNNL_ARG_DIFF_WEIGHTS, e.dw_prim}};
     if (want_bias) {
       e.diff_bias = memory(b_md, cpu_engine(), nullptr);
