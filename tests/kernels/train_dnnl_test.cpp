@@ -156,5 +156,34 @@ TEST(DnnlTrainConv, BackwardWeights) {
   }
 }
 
+TEST(DnnlTrainBatchNorm, TrainingAndBackward) {
+  std::mt19937 rng(4);
+  for (const Shape& xs : {Shape{4, 3}, Shape{2, 5, 7}, Shape{8, 16, 6, 6}, Shape{1, 3, 5, 4},
+                          Shape{2, 2, 3, 2, 3}}) {
+    const int64_t C = xs[1];
+    auto positive = [&](Shape s) {
+      Tensor t = random_tensor(std::move(s), rng);
+      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = 0.5f + std::abs(t.data<float>()[i]);
+      return t;
+    };
+    const std::map<std::string, A> attrs = {{"epsilon", A::of_float(1e-3f)},
+                                            {"momentum", A::of_float(0.8f)}};
+    check(OpKind::BatchNormTraining, "BatchNormTraining " + shape_str(xs),
+          {{random_tensor(xs, rng)}, {random_tensor({C}, rng)}, {random_tensor({C}, rng)},
+           {random_tensor({C}, rng)}, {positive({C})}},
+          attrs, 5, "dnnl_bnorm_train");
+    for (int training : {1, 0})
+      for (int outputs : {1, 3}) {
+        std::map<std::string, A> a = {{"epsilon", A::of_float(1e-3f)},
+                                      {"training", A::of_int(training)}};
+        check(OpKind::BatchNormGrad,
+              fmt::format("BatchNormGrad {} training={} outputs={}", shape_str(xs), training, outputs),
+              {{random_tensor(xs, rng)}, {random_tensor(xs, rng)}, {random_tensor({C}, rng)},
+               {random_tensor({C}, rng)}, {positive({C})}},
+              a, outputs, "dnnl_bnorm_bwd");
+      }
+  }
+}
+
 }  // namespace
 }  // namespace condense
