@@ -43,7 +43,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   using namespace condense;
-  auto g = zoo::build(model, {.seed = 1});
+  zoo::ZooOptions zopts;
+  zopts.seed = 1;
+  auto g = zoo::build(model, zopts);
   if (!g) return print_error(g.status().message());
   ir::Value* logits = g->outputs[0];
   ir::Value* labels = g->add_input("labels", DType::I64, {ir::Dim::sym("N")});

@@ -25,6 +25,13 @@ ir::Graph with_ce_loss(ir::Graph g) {
   return g;
 }
 
+zoo::ZooOptions zoo_opts(uint64_t seed, std::vector<int64_t> widths = {}) {
+  zoo::ZooOptions o;
+  o.seed = seed;
+  o.widths = std::move(widths);
+  return o;
+}
+
 Tensor random_f32(Shape s, std::mt19937& rng, float scale = 1.f) {
   return uniform(std::move(s), rng, -scale, scale, DType::F32);
 }
@@ -51,7 +58,7 @@ double max_rel_diff(const Tensor& a, const Tensor& b) {
 }
 
 TEST(AutogradBuilder, LeNet5GraphLayoutAndPruning) {
-  auto g = zoo::build("lenet5", {.seed = 1});
+  auto g = zoo::build("lenet5", zoo_opts(1));
   ASSERT_TRUE(g.is_ok()) << g.status().message();
   ir::Graph fwd = with_ce_loss(std::move(*g));
   auto params = autograd::select_parameters(fwd, ".*");
@@ -86,7 +93,7 @@ TEST(AutogradBuilder, LeNet5GraphLayoutAndPruning) {
 
 // Runs one LeNet-5 step with the given session options; returns the outputs.
 std::vector<Tensor> lenet_step(const SessionOptions& so, std::vector<Tensor>* params_out = nullptr) {
-  auto g = zoo::build("lenet5", {.seed = 3});
+  auto g = zoo::build("lenet5", zoo_opts(3));
   EXPECT_TRUE(g.is_ok());
   ir::Graph fwd = with_ce_loss(std::move(*g));
   autograd::TrainingOptions opts;
@@ -118,7 +125,7 @@ TEST(AutogradBuilder, LeNet5FastKernelsAndLoadPassesAgreeWithReference) {
 }
 
 TEST(AutogradBuilder, SgdStepsLowerTheLossOnAFixedBatch) {
-  auto g = zoo::build("mlp", {.seed = 5, .widths = {32}});
+  auto g = zoo::build("mlp", zoo_opts(5, {32}));
   ASSERT_TRUE(g.is_ok());
   ir::Graph fwd = with_ce_loss(std::move(*g));
   autograd::TrainingOptions opts;
@@ -396,14 +403,14 @@ TEST(AutogradBuilder, SelectParametersSkipsIndexAndBoundConstants) {
 }
 
 TEST(AutogradBuilder, ResNet20TrainsThroughShortcutsAndMatchesReference) {
-  auto g = zoo::build("resnet20", {.seed = 2});
+  auto g = zoo::build("resnet20", zoo_opts(2));
   ASSERT_TRUE(g.is_ok()) << g.status().message();
   ir::Graph fwd = with_ce_loss(std::move(*g));
   autograd::TrainingOptions opts;
   opts.parameters = *autograd::select_parameters(fwd, ".*");
   std::vector<std::vector<Tensor>> runs;
   for (bool fast : {false, true}) {
-    ir::Graph copy = with_ce_loss(*zoo::build("resnet20", {.seed = 2}));
+    ir::Graph copy = with_ce_loss(*zoo::build("resnet20", zoo_opts(2)));
     auto tg = autograd::build_training_graph(std::move(copy), "loss", opts);
     ASSERT_TRUE(tg.is_ok()) << tg.status().message();
     auto feeds = tg->feeds(tg->initial_inputs());
