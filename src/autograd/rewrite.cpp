@@ -219,7 +219,8 @@ Status convert_training_modes(ir::Graph& g, const TrainingOptions& options, Trai
       continue;
     }
     if (!seed) {
-      seed = g.add_input(g.fresh_name("dropout_seed"), DType::I64, {});
+      const std::string name = g.find_value("dropout_seed") ? g.fresh_name("dropout_seed") : "dropout_seed";
+      seed = g.add_input(name, DType::I64, {});
       tg.dropout_seed_input = static_cast<int>(g.inputs.size()) - 1;
     }
     ir::Value* ratio = d->input(1);

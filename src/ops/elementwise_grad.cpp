@@ -128,6 +128,23 @@ Status grad_Relu(GradCtx& ctx) {
 Status grad_LeakyRelu(GradCtx& ctx) {
   return act_grad(ctx, "LeakyRelu", false, ctx.node.attr_float("alpha", 0.01f));
 }
+// PRelu(x, slope): y = x (x >= 0) or slope * x; dx = dy or dy * slope, dslope = dy * x where
+// x < 0 (summed to the slope's shape).
+Status grad_PRelu(GradCtx& ctx) {
+  ir::Value* x = ctx.in(0);
+  ir::Value* zero = same_type_scalar(ctx, x, 0.0);
+  ir::Value* neg = ctx.op(OpKind::Less, {x, zero});
+  if (ctx.wants(0)) {
+    ir::Value* scaled = ctx.op(OpKind::Mul, {ctx.dy(0), ctx.in(1)});
+    ctx.dx[0] = ctx.sum_to(ctx.op(OpKind::Where, {neg, scaled, ctx.dy(0)}), ctx.out(0), x);
+  }
+  if (ctx.wants(1)) {
+    ir::Value* g = ctx.op(OpKind::Where, {neg, ctx.op(OpKind::Mul, {ctx.dy(0), x}), zero});
+    ctx.dx[1] = ctx.sum_to(g, ctx.out(0), ctx.in(1));
+  }
+  return Status::ok();
+}
+
 Status grad_Sigmoid(GradCtx& ctx) {
   return act_grad(ctx, "Sigmoid", true);
 }

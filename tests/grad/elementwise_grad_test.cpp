@@ -82,6 +82,15 @@ TEST(GradElementwise, Unary) {
   }
 }
 
+TEST(GradElementwise, PRelu) {
+  std::mt19937 rng(9);
+  for (const Shape& slope : {Shape{3, 1, 1}, Shape{1}, Shape{2, 3, 4, 5}}) {
+    GradCase c("PRelu x (2, 3, 4, 5), slope " + shape_str(slope), OpKind::PRelu);
+    c.inputs = {param(away_from({2, 3, 4, 5}, rng)), param(uniform(slope, rng))};
+    check_gradients(c);
+  }
+}
+
 TEST(GradElementwise, Clip) {
   std::mt19937 rng(5);
   // Relu6-like bounds as constants; values kept away from both bounds.
