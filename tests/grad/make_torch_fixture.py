@@ -125,6 +125,7 @@ def make_resblock():
     torch.manual_seed(0)
     c = 8
     model = BasicBlockNet(c)
+    model.bn1.momentum = 0.25  # ONNX momentum 0.75: the attribute must survive import
     with torch.no_grad():  # non-trivial affine parameters and running statistics
         for bn in (model.bn1, model.bn2):
             bn.weight.uniform_(0.5, 1.5)

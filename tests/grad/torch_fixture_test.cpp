@@ -179,5 +179,18 @@ TEST(TorchFixture, ResNetBasicBlockInTrainingModeMatchesPyTorch) {
   }
 }
 
+TEST(TorchFixture, TrainingModeBatchNormRunsForwardInAPlainSession) {
+  // BatchNormalization with training_mode=1 is also an ordinary forward op: batch statistics.
+  const auto ref = load_npz(kData + "resblock.npz");
+  ASSERT_TRUE(ref.count("input"));
+  auto g = onnx::import_file(kData + "resblock.onnx");
+  ASSERT_TRUE(g.is_ok()) << g.status().message();
+  auto s = Session::create(std::move(*g), kReference);
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  auto out = (*s)->run({{"input", ref.at("input")}, {"labels", ref.at("labels")}});
+  ASSERT_TRUE(out.is_ok()) << out.status().message();
+  EXPECT_NEAR((*out)[0].get_f64(0), ref.at("loss").get_f64(0), kTolerance * ref.at("loss").get_f64(0));
+}
+
 }  // namespace
 }  // namespace condense::test
