@@ -1,4 +1,4 @@
-// condense_train_bench MODEL [--batch N] [--threads T] [--min-time S] [--reference]
+// condense_train_bench MODEL [--batch N] [--threads T] [--min-time S] [--reference] [--report]
 //
 // Times one training step (forward + backward, the graph autograd::build_training_graph makes
 // from a zoo model with a mean cross-entropy loss on its logits) the way
@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -34,12 +35,13 @@ int main(int argc, char** argv) {
   int64_t batch = 128;
   int threads = 2;
   double min_time = 2.0;
-  bool reference = false;
+  bool reference = false, report = false;
   app.add_option("model", model, "zoo model name")->required();
   app.add_option("--batch", batch, "batch size");
   app.add_option("--threads", threads, "threads");
   app.add_option("--min-time", min_time, "seconds of timed steps");
   app.add_flag("--reference", reference, "reference kernels only");
+  app.add_flag("--report", report, "print the kernel chosen for each op kind (stderr)");
   CLI11_PARSE(app, argc, argv);
 
   using namespace condense;
@@ -70,6 +72,11 @@ int main(int argc, char** argv) {
   feeds["labels"] = y;
   auto s = Session::create(std::move(tg->graph), {.threads = threads, .fast_kernels = !reference});
   if (!s) return print_error(s.status().message());
+  if (report) {
+    std::map<std::string, int> counts;
+    for (const NodeReport& r : (*s)->report()) ++counts[r.op + " " + r.kernel];
+    for (const auto& [k, n] : counts) std::fprintf(stderr, "%4d  %s\n", n, k.c_str());
+  }
   for (int i = 0; i < 3; ++i)
     if (auto r = (*s)->run(feeds); !r) return print_error(r.status().message());
   std::vector<double> times;

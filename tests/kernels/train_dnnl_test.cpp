@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <random>
 
 #include "ops/nn_geometry.h"
@@ -152,6 +153,57 @@ TEST(DnnlTrainConv, BackwardWeights) {
                             {random_tensor(p.w, rng)}};
       check(OpKind::ConvGradWeight, fmt::format("ConvGradWeight {} outputs={}", p.name, outputs),
             in, p.attrs, outputs, "dnnl_conv_bwd_weights");
+    }
+  }
+}
+
+// Distinct values (a shuffled grid): no ties in max pooling windows.
+Tensor distinct_tensor(Shape shape, std::mt19937& rng) {
+  Tensor t = Tensor::empty(DType::F32, std::move(shape));
+  std::vector<int64_t> order(static_cast<size_t>(t.numel()));
+  for (int64_t i = 0; i < t.numel(); ++i) order[i] = i;
+  std::shuffle(order.begin(), order.end(), rng);
+  for (int64_t i = 0; i < t.numel(); ++i)
+    t.data<float>()[i] = static_cast<float>(order[i]) / static_cast<float>(t.numel()) - 0.5f;
+  return t;
+}
+
+TEST(DnnlTrainPool, Backward) {
+  struct P {
+    Shape x;
+    std::map<std::string, A> attrs;
+    std::string name;
+  };
+  const std::vector<P> ps = {
+      {{2, 3, 8, 8}, {{"kernel_shape", A::of_ints({2, 2})}, {"strides", A::of_ints({2, 2})}}, "2x2 s2"},
+      {{1, 5, 9, 7},
+       {{"kernel_shape", A::of_ints({3, 3})}, {"strides", A::of_ints({2, 2})}, {"pads", A::of_ints({1, 1, 1, 1})}},
+       "3x3 s2 pad 1"},
+      {{1, 2, 7, 6},
+       {{"kernel_shape", A::of_ints({3, 3})}, {"strides", A::of_ints({2, 2})}, {"ceil_mode", A::of_int(1)}},
+       "ceil_mode"},
+      {{1, 2, 9, 9}, {{"kernel_shape", A::of_ints({3, 3})}, {"dilations", A::of_ints({2, 2})}}, "dilation 2"},
+      {{2, 3, 11}, {{"kernel_shape", A::of_ints({3})}, {"strides", A::of_ints({2})}}, "1-D"},
+      {{1, 2, 4, 5, 6}, {{"kernel_shape", A::of_ints({2, 2, 2})}, {"strides", A::of_ints({2, 2, 2})}}, "3-D"},
+      {{1, 1, 1, 1}, {{"kernel_shape", A::of_ints({1, 1})}}, "1x1"},
+  };
+  std::mt19937 rng(5);
+  for (const P& p : ps) {
+    ir::Node n;
+    n.attrs = p.attrs;
+    auto g = window_geometry(n, p.x, n.attr_ints("kernel_shape"), n.attr_int("ceil_mode", 0) != 0);
+    ASSERT_TRUE(g.is_ok()) << p.name;
+    Shape ys = {p.x[0], p.x[1]};
+    ys.insert(ys.end(), g->out.begin(), g->out.end());
+    check(OpKind::MaxPoolGrad, "MaxPoolGrad " + p.name,
+          {{random_tensor(ys, rng)}, {distinct_tensor(p.x, rng)}}, p.attrs, 1, "dnnl_pool_bwd");
+    for (int include : {0, 1}) {
+      std::map<std::string, A> a = p.attrs;
+      a["count_include_pad"] = A::of_int(include);
+      const Tensor shape = Tensor::from_vector<int64_t>(p.x, {static_cast<int64_t>(p.x.size())});
+      // count_include_pad over ceil-mode padding is not oneDNN's: the reference runs (same name).
+      check(OpKind::AveragePoolGrad, fmt::format("AveragePoolGrad {} count_include_pad={}", p.name, include),
+            {{random_tensor(ys, rng)}, {shape, true}}, a, 1, "dnnl_pool_bwd");
     }
   }
 }
