@@ -51,14 +51,16 @@ int main(int argc, char** argv) {
   if (!g) return print_error(g.status().message());
   ir::Value* logits = g->outputs[0];
   ir::Value* labels = g->add_input("labels", DType::I64, {ir::Dim::sym("N")});
-  g->outputs = {g->add_node(OpKind::SoftmaxCrossEntropyLoss, {logits, labels}, 1, "loss")->outputs[0]};
+  g->outputs = {
+      g->add_node(OpKind::SoftmaxCrossEntropyLoss, {logits, labels}, 1, "loss")->outputs[0]};
   autograd::TrainingOptions opts;
   auto params = autograd::select_parameters(*g, ".*");
   if (!params) return print_error(params.status().message());
   opts.parameters = *params;
   const std::string input_name = g->inputs[0]->name;
   Shape in_shape = {batch};
-  for (size_t i = 1; i < g->inputs[0]->dims.size(); ++i) in_shape.push_back(g->inputs[0]->dims[i].value);
+  for (size_t i = 1; i < g->inputs[0]->dims.size(); ++i)
+    in_shape.push_back(g->inputs[0]->dims[i].value);
   auto tg = autograd::build_training_graph(std::move(*g), "loss", opts);
   if (!tg) return print_error(tg.status().message());
   auto feeds = tg->feeds(tg->initial_inputs());
@@ -90,8 +92,9 @@ int main(int argc, char** argv) {
   }
   std::sort(times.begin(), times.end());
   const double median = times[times.size() / 2];
-  nlohmann::json j = {{"runtime", "condense"}, {"model", model},  {"batch", batch},
-                      {"threads", threads},    {"median_ms", median}, {"min_ms", times[0]},
+  nlohmann::json j = {{"runtime", "condense"}, {"model", model},
+                      {"batch", batch},        {"threads", threads},
+                      {"median_ms", median},   {"min_ms", times[0]},
                       {"steps", times.size()}, {"images_per_s", 1000.0 * batch / median}};
   std::printf("%s\n", j.dump().c_str());
   return 0;

@@ -69,18 +69,18 @@ struct TrainingOptions {
 };
 
 struct Parameter {
-  std::string name;   // the initializer's name, now a graph input
-  Tensor initial;     // its value in the forward graph
-  int input = -1;     // index among the training graph's inputs
+  std::string name;      // the initializer's name, now a graph input
+  Tensor initial;        // its value in the forward graph
+  int input = -1;        // index among the training graph's inputs
   int grad_output = -1;  // index among its outputs
 };
 
 // State carried from step to step that is not trained: BatchNormalization running statistics.
 struct State {
-  std::string name;   // the initializer's name (graph input)
+  std::string name;  // the initializer's name (graph input)
   Tensor initial;
   int input = -1;
-  int output = -1;    // the updated value
+  int output = -1;  // the updated value
 };
 
 struct TrainingGraph {
@@ -89,7 +89,7 @@ struct TrainingGraph {
   std::vector<Parameter> params;
   std::vector<State> states;
   int loss_output = 0;
-  int dropout_seed_input = -1;  // index of the I64 scalar seed input, -1 when absent
+  int dropout_seed_input = -1;     // index of the I64 scalar seed input, -1 when absent
   std::vector<int> extra_outputs;  // indices of TrainingOptions::extra_outputs
 
   // Initial values of every parameter then every state, in that order.

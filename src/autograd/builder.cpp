@@ -15,7 +15,9 @@ using namespace autograd_internal;
 
 namespace {
 
-bool is_float(DType t) { return t == DType::F32 || t == DType::F64 || t == DType::F16 || t == DType::BF16; }
+bool is_float(DType t) {
+  return t == DType::F32 || t == DType::F64 || t == DType::F16 || t == DType::BF16;
+}
 
 struct Backward {
   ir::Graph& g;
@@ -65,8 +67,8 @@ struct Backward {
 // without a rule propagate from any input, so that reaching the loss through them is an error
 // rather than a silently missing gradient.
 std::unordered_set<const ir::Value*> values_needing_grad(const std::vector<ir::Node*>& order,
-                                                        const TrainingGraph& tg,
-                                                        const ir::Graph& g, const Backward& b) {
+                                                         const TrainingGraph& tg,
+                                                         const ir::Graph& g, const Backward& b) {
   std::unordered_set<const ir::Value*> req;
   for (const Parameter& p : tg.params) req.insert(g.inputs[p.input]);
   for (const ir::Node* n : order) {

@@ -17,7 +17,9 @@ struct Known {
 using KnownMap = std::unordered_map<const ir::Value*, Known>;
 
 // Ops evaluated from their inputs' shapes alone.
-bool reads_only_shapes(OpKind op) { return op == OpKind::Shape || op == OpKind::Size; }
+bool reads_only_shapes(OpKind op) {
+  return op == OpKind::Shape || op == OpKind::Size;
+}
 
 // Ops whose outputs are not a function of their input values.
 bool evaluable(OpKind op) {

@@ -105,8 +105,7 @@ Status parameters_to_inputs(ir::Graph& g, const std::vector<std::string>& names,
         "autograd::select_parameters)");
   std::unordered_set<std::string> seen;
   for (const std::string& name : names) {
-    if (!seen.insert(name).second)
-      return Status::errorf("parameter '{}' is listed twice", name);
+    if (!seen.insert(name).second) return Status::errorf("parameter '{}' is listed twice", name);
     ir::Value* v = g.find_value(name);
     if (!v) return Status::errorf("parameter '{}' is not a value of the graph", name);
     if (!v->is_constant())
@@ -189,7 +188,9 @@ Status convert_training_modes(ir::Graph& g, const TrainingOptions& options, Trai
     std::vector<ir::Value*> outs = {bn->outputs[0]};
     for (size_t i = 1; i < 3; ++i) {
       ir::Value* o = bn->output(i);
-      outs.push_back(o ? o : g.add_value(g.fresh_name(bn->name + (i == 1 ? "_running_mean" : "_running_var"))));
+      outs.push_back(
+          o ? o
+            : g.add_value(g.fresh_name(bn->name + (i == 1 ? "_running_mean" : "_running_var"))));
       state_values.push_back(outs.back());
     }
     outs.push_back(g.add_value(g.fresh_name(bn->name + "_batch_mean")));
@@ -219,7 +220,8 @@ Status convert_training_modes(ir::Graph& g, const TrainingOptions& options, Trai
       continue;
     }
     if (!seed) {
-      const std::string name = g.find_value("dropout_seed") ? g.fresh_name("dropout_seed") : "dropout_seed";
+      const std::string name =
+          g.find_value("dropout_seed") ? g.fresh_name("dropout_seed") : "dropout_seed";
       seed = g.add_input(name, DType::I64, {});
       tg.dropout_seed_input = static_cast<int>(g.inputs.size()) - 1;
     }

@@ -14,8 +14,7 @@ Status unfuse_activations(ir::Graph& g);
 
 // Turns the named initializers into graph inputs (appended to g.inputs), recording them in
 // tg.params (input index set; grad_output later).
-Status parameters_to_inputs(ir::Graph& g, const std::vector<std::string>& names,
-                            TrainingGraph& tg);
+Status parameters_to_inputs(ir::Graph& g, const std::vector<std::string>& names, TrainingGraph& tg);
 
 // BatchNormalization in training mode -> BatchNormTraining, running statistics becoming state
 // inputs (tg.states; output values in `state_values`, in tg.states order). Dropout ->

@@ -41,8 +41,7 @@ Status grad_Add(GradCtx& ctx) {
 // y = a - b: da = dy, db = -dy.
 Status grad_Sub(GradCtx& ctx) {
   if (ctx.wants(0)) ctx.dx[0] = ctx.sum_to(ctx.dy(0), ctx.out(0), ctx.in(0));
-  if (ctx.wants(1))
-    ctx.dx[1] = ctx.sum_to(ctx.op(OpKind::Neg, {ctx.dy(0)}), ctx.out(0), ctx.in(1));
+  if (ctx.wants(1)) ctx.dx[1] = ctx.sum_to(ctx.op(OpKind::Neg, {ctx.dy(0)}), ctx.out(0), ctx.in(1));
   return Status::ok();
 }
 
@@ -50,7 +49,8 @@ Status grad_Sub(GradCtx& ctx) {
 Status grad_Mul(GradCtx& ctx) {
   for (size_t i = 0; i < 2; ++i)
     if (ctx.wants(i))
-      ctx.dx[i] = ctx.sum_to(ctx.op(OpKind::Mul, {ctx.dy(0), ctx.in(1 - i)}), ctx.out(0), ctx.in(i));
+      ctx.dx[i] =
+          ctx.sum_to(ctx.op(OpKind::Mul, {ctx.dy(0), ctx.in(1 - i)}), ctx.out(0), ctx.in(i));
   return Status::ok();
 }
 
@@ -81,7 +81,8 @@ Status grad_Pow(GradCtx& ctx) {
     ctx.dx[0] = ctx.sum_to(g, ctx.out(0), ctx.in(0));
   }
   if (ctx.wants(1)) {
-    ir::Value* g = ctx.op(OpKind::Mul, {ctx.dy(0), ctx.op(OpKind::Mul, {ctx.out(0), ctx.op(OpKind::Log, {a})})});
+    ir::Value* g = ctx.op(OpKind::Mul,
+                          {ctx.dy(0), ctx.op(OpKind::Mul, {ctx.out(0), ctx.op(OpKind::Log, {a})})});
     ctx.dx[1] = ctx.sum_to(g, ctx.out(0), ctx.in(1));
   }
   return Status::ok();
@@ -182,10 +183,10 @@ Status grad_Clip(GradCtx& ctx) {
   const bool const_bounds = (!lo || (lo->is_constant() && lo->constant->numel() == 1)) &&
                             (!hi || (hi->is_constant() && hi->constant->numel() == 1));
   if (const_bounds) {
-    const float a = lo ? static_cast<float>(lo->constant->get_f64(0))
-                       : -std::numeric_limits<float>::infinity();
-    const float b = hi ? static_cast<float>(hi->constant->get_f64(0))
-                       : std::numeric_limits<float>::infinity();
+    const float a =
+        lo ? static_cast<float>(lo->constant->get_f64(0)) : -std::numeric_limits<float>::infinity();
+    const float b =
+        hi ? static_cast<float>(hi->constant->get_f64(0)) : std::numeric_limits<float>::infinity();
     Attrs attrs;
     attrs["activation"] = ir::Attribute::of_string("Clip");
     attrs["alpha"] = ir::Attribute::of_float(a);

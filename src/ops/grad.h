@@ -7,9 +7,9 @@
 //   // y = x * w: dx = dy * w, dw = dy * x (each summed back over broadcast dims).
 //   Status grad_Mul(GradCtx& ctx) {
 //     ir::Value* dy = ctx.dy(0);
-//     if (ctx.wants(0)) ctx.dx[0] = ctx.sum_to(ctx.op(OpKind::Mul, {dy, ctx.in(1)}), ctx.out(0), ctx.in(0));
-//     if (ctx.wants(1)) ctx.dx[1] = ctx.sum_to(ctx.op(OpKind::Mul, {dy, ctx.in(0)}), ctx.out(0), ctx.in(1));
-//     return Status::ok();
+//     if (ctx.wants(0)) ctx.dx[0] = ctx.sum_to(ctx.op(OpKind::Mul, {dy, ctx.in(1)}), ctx.out(0),
+//     ctx.in(0)); if (ctx.wants(1)) ctx.dx[1] = ctx.sum_to(ctx.op(OpKind::Mul, {dy, ctx.in(0)}),
+//     ctx.out(0), ctx.in(1)); return Status::ok();
 //   }
 #pragma once
 
@@ -60,10 +60,10 @@ using Attrs = std::map<std::string, ir::Attribute>;
 
 struct GradCtx {
   GradBuildState& state;
-  ir::Node& node;                        // the forward node (a rule may add optional outputs)
-  std::span<ir::Value* const> grads;     // per output: its gradient, nullptr when none flows
-  std::span<const bool> needed;          // per input: whether it needs a gradient
-  std::vector<ir::Value*>& dx;           // per input: set by the rule where needed
+  ir::Node& node;                     // the forward node (a rule may add optional outputs)
+  std::span<ir::Value* const> grads;  // per output: its gradient, nullptr when none flows
+  std::span<const bool> needed;       // per input: whether it needs a gradient
+  std::vector<ir::Value*>& dx;        // per input: set by the rule where needed
 
   ir::Value* in(size_t i) const { return node.input(i); }
   ir::Value* out(size_t i) const { return node.output(i); }
@@ -83,10 +83,10 @@ struct GradCtx {
   // The forward node's attributes, minus `drop`, for a backward op that shares their meaning.
   Attrs node_attrs(std::initializer_list<std::string_view> drop = {}) const;
 
-  ir::Value* scalar(DType t, double v);                // 0-D constant
-  ir::Value* ints(std::vector<int64_t> v);             // 1-D I64 constant
-  ir::Value* shape_of(ir::Value* v);                   // Shape(v), one node per value
-  ir::Value* zeros_like(ir::Value* v);                 // zeros of v's shape and dtype
+  ir::Value* scalar(DType t, double v);     // 0-D constant
+  ir::Value* ints(std::vector<int64_t> v);  // 1-D I64 constant
+  ir::Value* shape_of(ir::Value* v);        // Shape(v), one node per value
+  ir::Value* zeros_like(ir::Value* v);      // zeros of v's shape and dtype
   // `g` (shaped like forward value `g_like`) summed back to the shape of `target` over the
   // broadcast dims; `g` itself when both are statically the same shape.
   ir::Value* sum_to(ir::Value* g, const ir::Value* g_like, ir::Value* target);

@@ -39,9 +39,12 @@ Status grad_MatMul(GradCtx& ctx) {
   ir::Value* a2 = ra == 1 ? unsqueeze(ctx, a, {0}) : a;
   ir::Value* b2 = rb == 1 ? unsqueeze(ctx, b, {-1}) : b;
   ir::Value* dy = ctx.dy(0);
-  if (ra == 1 && rb == 1) dy = unsqueeze(ctx, dy, {0, 1});
-  else if (ra == 1) dy = unsqueeze(ctx, dy, {-2});
-  else if (rb == 1) dy = unsqueeze(ctx, dy, {-1});
+  if (ra == 1 && rb == 1)
+    dy = unsqueeze(ctx, dy, {0, 1});
+  else if (ra == 1)
+    dy = unsqueeze(ctx, dy, {-2});
+  else if (rb == 1)
+    dy = unsqueeze(ctx, dy, {-1});
   const int64_t ra2 = std::max<int64_t>(ra, 2), rb2 = std::max<int64_t>(rb, 2);
   const bool plain = ra2 == 2 && rb2 == 2;  // no batch dims: shapes match exactly
   if (ctx.wants(0)) {
@@ -90,8 +93,7 @@ Status grad_Conv(GradCtx& ctx) {
   ir::Value* w = ctx.in(1);
   ir::Value* dy = ctx.dy(0);
   const Attrs attrs = ctx.node_attrs();
-  if (ctx.wants(0))
-    ctx.dx[0] = ctx.op(OpKind::ConvGradData, {dy, w, ctx.shape_of(x)}, attrs);
+  if (ctx.wants(0)) ctx.dx[0] = ctx.op(OpKind::ConvGradData, {dy, w, ctx.shape_of(x)}, attrs);
   if (ctx.wants(1)) {
     const int nout = ctx.wants(2) ? 2 : 1;
     auto outs = ctx.ops(OpKind::ConvGradWeight, {dy, x, w}, nout, attrs);
@@ -122,8 +124,8 @@ Status grad_ConvTranspose(GradCtx& ctx) {
     if (fw.static_dim(d) < 0) return ctx.fail("W's kernel dims must be static");
     ks.push_back(fw.static_dim(d));
   }
-  const bool derived_pads = ctx.node.has_attr("output_shape") ||
-                            ctx.node.attr_string("auto_pad", "NOTSET") != "NOTSET";
+  const bool derived_pads =
+      ctx.node.has_attr("output_shape") || ctx.node.attr_string("auto_pad", "NOTSET") != "NOTSET";
   for (int64_t d = 2; d < fx.rank() && derived_pads; ++d)
     if (fx.static_dim(d) < 0)
       return ctx.fail("output_shape / auto_pad need X's spatial dims statically");
@@ -152,7 +154,8 @@ Status grad_ConvTranspose(GradCtx& ctx) {
 }
 
 Status grad_MaxPool(GradCtx& ctx) {
-  ctx.dx[0] = ctx.op(OpKind::MaxPoolGrad, {ctx.dy(0), ctx.in(0)}, ctx.node_attrs({"storage_order"}));
+  ctx.dx[0] =
+      ctx.op(OpKind::MaxPoolGrad, {ctx.dy(0), ctx.in(0)}, ctx.node_attrs({"storage_order"}));
   return Status::ok();
 }
 

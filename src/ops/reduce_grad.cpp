@@ -13,7 +13,8 @@ Result<ir::Value*> expand_reduced(GradCtx& ctx, ir::Value* dy) {
     return ctx.fail("the axes input must be a constant to differentiate");
   const bool no_axes = !axes || axes->constant->numel() == 0;
   if (no_axes && ctx.node.attr_int("noop_with_empty_axes", 0) != 0) return dy;  // identity
-  if (!keepdims && !no_axes) dy = ctx.op(OpKind::Unsqueeze, {dy, ctx.ints(axes->constant->to_i64_vector())});
+  if (!keepdims && !no_axes)
+    dy = ctx.op(OpKind::Unsqueeze, {dy, ctx.ints(axes->constant->to_i64_vector())});
   return ctx.op(OpKind::Expand, {dy, ctx.shape_of(ctx.in(0))});
 }
 }  // namespace

@@ -10,7 +10,9 @@ Status grad_view(GradCtx& ctx) {
   return Status::ok();
 }
 
-int64_t axis_attr(const GradCtx& ctx) { return ctx.node.attr_int("axis", 0); }
+int64_t axis_attr(const GradCtx& ctx) {
+  return ctx.node.attr_int("axis", 0);
+}
 }  // namespace
 
 Status grad_Reshape(GradCtx& ctx) {
@@ -70,8 +72,8 @@ Status grad_Concat(GradCtx& ctx) {
   } else {
     std::vector<ir::Value*> parts;
     for (size_t i = 0; i < n; ++i)
-      parts.push_back(ctx.op(OpKind::Slice, {ctx.shape_of(ctx.in(i)), ctx.ints({axis}),
-                                             ctx.ints({axis + 1})}));
+      parts.push_back(
+          ctx.op(OpKind::Slice, {ctx.shape_of(ctx.in(i)), ctx.ints({axis}), ctx.ints({axis + 1})}));
     Attrs c;
     c["axis"] = ir::Attribute::of_int(0);
     split = ctx.op(OpKind::Concat, parts, std::move(c));

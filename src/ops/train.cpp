@@ -19,7 +19,8 @@ Result<std::optional<Shape>> shape_input(const InferCtx& ctx, size_t i) {
   CONDENSE_TRY(check_dtype(ctx, i, {DType::I64}));
   const Tensor* v = ctx.in(i).value;
   if (!v) return std::optional<Shape>();
-  if (v->rank() != 1) return ctx.fail("input {} (a shape) must be 1-D, got {}", i, shape_str(v->shape()));
+  if (v->rank() != 1)
+    return ctx.fail("input {} (a shape) must be 1-D, got {}", i, shape_str(v->shape()));
   Shape s = v->to_i64_vector();
   for (int64_t d : s)
     if (d < 0) return ctx.fail("input {} (a shape) {} has a negative dimension", i, shape_str(s));

@@ -14,17 +14,33 @@
 namespace condense {
 
 enum class GradAct {
-  Relu, LeakyRelu, Clip, Sigmoid, Tanh, Gelu, GeluTanh, Erf, HardSigmoid, HardSwish, Softplus, Elu
+  Relu,
+  LeakyRelu,
+  Clip,
+  Sigmoid,
+  Tanh,
+  Gelu,
+  GeluTanh,
+  Erf,
+  HardSigmoid,
+  HardSwish,
+  Softplus,
+  Elu
 };
 
 inline std::optional<GradAct> grad_act_from_name(std::string_view s) {
-  constexpr std::pair<std::string_view, GradAct> kNames[] = {
-      {"Relu", GradAct::Relu},           {"LeakyRelu", GradAct::LeakyRelu},
-      {"Clip", GradAct::Clip},           {"Sigmoid", GradAct::Sigmoid},
-      {"Tanh", GradAct::Tanh},           {"Gelu", GradAct::Gelu},
-      {"GeluTanh", GradAct::GeluTanh},   {"Erf", GradAct::Erf},
-      {"HardSigmoid", GradAct::HardSigmoid}, {"HardSwish", GradAct::HardSwish},
-      {"Softplus", GradAct::Softplus},   {"Elu", GradAct::Elu}};
+  constexpr std::pair<std::string_view, GradAct> kNames[] = {{"Relu", GradAct::Relu},
+                                                             {"LeakyRelu", GradAct::LeakyRelu},
+                                                             {"Clip", GradAct::Clip},
+                                                             {"Sigmoid", GradAct::Sigmoid},
+                                                             {"Tanh", GradAct::Tanh},
+                                                             {"Gelu", GradAct::Gelu},
+                                                             {"GeluTanh", GradAct::GeluTanh},
+                                                             {"Erf", GradAct::Erf},
+                                                             {"HardSigmoid", GradAct::HardSigmoid},
+                                                             {"HardSwish", GradAct::HardSwish},
+                                                             {"Softplus", GradAct::Softplus},
+                                                             {"Elu", GradAct::Elu}};
   for (const auto& [name, kind] : kNames)
     if (name == s) return kind;
   return std::nullopt;

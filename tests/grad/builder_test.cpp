@@ -19,8 +19,8 @@ using A = ir::Attribute;
 // zoo model + SoftmaxCrossEntropyLoss(logits, labels) named "loss".
 ir::Graph with_ce_loss(ir::Graph g) {
   ir::Value* labels = g.add_input("labels", DType::I64, {ir::Dim::sym("N")});
-  ir::Node* ce = g.add_node(OpKind::SoftmaxCrossEntropyLoss, {g.find_value("logits"), labels}, 1,
-                            "loss");
+  ir::Node* ce =
+      g.add_node(OpKind::SoftmaxCrossEntropyLoss, {g.find_value("logits"), labels}, 1, "loss");
   g.outputs = {ce->outputs[0]};
   return g;
 }
@@ -92,7 +92,8 @@ TEST(AutogradBuilder, LeNet5GraphLayoutAndPruning) {
 }
 
 // Runs one LeNet-5 step with the given session options; returns the outputs.
-std::vector<Tensor> lenet_step(const SessionOptions& so, std::vector<Tensor>* params_out = nullptr) {
+std::vector<Tensor> lenet_step(const SessionOptions& so,
+                               std::vector<Tensor>* params_out = nullptr) {
   auto g = zoo::build("lenet5", zoo_opts(3));
   EXPECT_TRUE(g.is_ok());
   ir::Graph fwd = with_ce_loss(std::move(*g));
@@ -151,7 +152,8 @@ TEST(AutogradBuilder, SgdStepsLowerTheLossOnAFixedBatch) {
     for (size_t i = 0; i < params.size(); ++i) {
       Tensor next = state[i].clone();
       const Tensor& gr = (*out)[params[i].grad_output];
-      for (int64_t k = 0; k < next.numel(); ++k) next.data<float>()[k] -= 0.1f * gr.data<float>()[k];
+      for (int64_t k = 0; k < next.numel(); ++k)
+        next.data<float>()[k] -= 0.1f * gr.data<float>()[k];
       state[i] = next;
     }
   }
@@ -297,7 +299,7 @@ TEST(AutogradBuilder, FusedActivationsAreSplitBack) {
           conv->attrs["_activation_beta"] = A::of_float(0.5f);
         }
       } else {
-        OpKind k = act == "Relu" ? OpKind::Relu
+        OpKind k = act == "Relu"        ? OpKind::Relu
                    : act == "LeakyRelu" ? OpKind::LeakyRelu
                    : act == "Clip"      ? OpKind::Clip
                    : act == "Tanh"      ? OpKind::Tanh
@@ -383,10 +385,13 @@ TEST(AutogradBuilder, SelectParametersSkipsIndexAndBoundConstants) {
   ir::Value* w = g.add_constant("fc.weight", random_f32({6, 4}, rng));
   ir::Value* b = g.add_constant("fc.bias", random_f32({4}, rng));
   ir::Value* y = g.add_node(OpKind::Gemm, {x, w, b}, 1, "fc")->outputs[0];
-  ir::Value* clip = g.add_node(OpKind::Clip, {y, g.add_constant("lo", Tensor::scalar<float>(0.f)),
-                                              g.add_constant("hi", Tensor::scalar<float>(6.f))},
-                               1, "relu6")->outputs[0];
-  ir::Value* r = g.add_node(OpKind::Reshape, {clip, g.add_constant("shape", i64s({-1}))}, 1, "flat")->outputs[0];
+  ir::Value* clip = g.add_node(OpKind::Clip,
+                               {y, g.add_constant("lo", Tensor::scalar<float>(0.f)),
+                                g.add_constant("hi", Tensor::scalar<float>(6.f))},
+                               1, "relu6")
+                        ->outputs[0];
+  ir::Value* r = g.add_node(OpKind::Reshape, {clip, g.add_constant("shape", i64s({-1}))}, 1, "flat")
+                     ->outputs[0];
   g.outputs = {r};
   auto all = autograd::select_parameters(g, ".*");
   ASSERT_TRUE(all.is_ok());
@@ -417,7 +422,8 @@ TEST(AutogradBuilder, ResNet20TrainsThroughShortcutsAndMatchesReference) {
     std::mt19937 rng(15);
     feeds["input"] = random_f32({2, 3, 32, 32}, rng);
     feeds["labels"] = random_labels(2, 10, rng);
-    auto s = Session::create(std::move(tg->graph), {.threads = 2, .optimize = fast, .fast_kernels = fast});
+    auto s = Session::create(std::move(tg->graph),
+                             {.threads = 2, .optimize = fast, .fast_kernels = fast});
     ASSERT_TRUE(s.is_ok()) << s.status().message();
     auto out = (*s)->run(feeds);
     ASSERT_TRUE(out.is_ok()) << out.status().message();

@@ -45,8 +45,8 @@ TEST(GradElementwise, Pow) {
 struct UnaryCase {
   OpKind op;
   std::map<std::string, A> attrs;
-  double kink;        // a point to keep away from
-  double lo, hi;      // input range (when no kink)
+  double kink;    // a point to keep away from
+  double lo, hi;  // input range (when no kink)
   bool has_kink;
 };
 
@@ -65,7 +65,12 @@ TEST(GradElementwise, Unary) {
       {OpKind::Gelu, {}, 0, -3, 3, false},
       {OpKind::Gelu, {{"approximate", A::of_string("tanh")}}, 0, -3, 3, false},
       {OpKind::Erf, {}, 0, -2, 2, false},
-      {OpKind::HardSigmoid, {{"alpha", A::of_float(0.25f)}, {"beta", A::of_float(0.4f)}}, 0, -1, 1, false},
+      {OpKind::HardSigmoid,
+       {{"alpha", A::of_float(0.25f)}, {"beta", A::of_float(0.4f)}},
+       0,
+       -1,
+       1,
+       false},
       {OpKind::HardSwish, {}, 0, -2.5, 2.5, false},
       {OpKind::Softplus, {}, 0, -3, 3, false},
       {OpKind::Elu, {{"alpha", A::of_float(0.7f)}}, 0, 0, 0, true},

@@ -26,7 +26,8 @@ Tensor away_from(Shape shape, std::mt19937& rng, double kink, double margin) {
   Tensor x = Tensor::empty(DType::F64, std::move(shape));
   std::uniform_real_distribution<double> d(margin, 1.0);
   std::bernoulli_distribution sign(0.5);
-  for (int64_t i = 0; i < x.numel(); ++i) x.data<double>()[i] = kink + (sign(rng) ? 1 : -1) * d(rng);
+  for (int64_t i = 0; i < x.numel(); ++i)
+    x.data<double>()[i] = kink + (sign(rng) ? 1 : -1) * d(rng);
   return x;
 }
 
@@ -41,12 +42,16 @@ Tensor distinct(Shape shape, std::mt19937& rng) {
   return x;
 }
 
-Tensor i64s(std::vector<int64_t> v, Shape shape) { return Tensor::from_vector<int64_t>(v, std::move(shape)); }
+Tensor i64s(std::vector<int64_t> v, Shape shape) {
+  return Tensor::from_vector<int64_t>(v, std::move(shape));
+}
 Tensor i64s(std::vector<int64_t> v) {
   const int64_t n = static_cast<int64_t>(v.size());
   return Tensor::from_vector<int64_t>(v, {n});
 }
-Tensor f64s(std::vector<double> v, Shape shape) { return Tensor::from_vector<double>(v, std::move(shape)); }
+Tensor f64s(std::vector<double> v, Shape shape) {
+  return Tensor::from_vector<double>(v, std::move(shape));
+}
 
 FdResult compare_with_finite_differences(
     const std::function<Result<double>(const std::vector<Tensor>&)>& loss,
@@ -132,13 +137,14 @@ int check_gradients(const GradCase& c) {
   ir::Node* op = g.find_value(fmt::format("op{}", c.outputs == 1 ? "" : "_out0"))->producer;
   std::vector<ir::Value*> terms;
   for (int k = 0; k < c.outputs; ++k) {
-    const bool listed = c.checked_outputs.empty() ||
-                        std::find(c.checked_outputs.begin(), c.checked_outputs.end(), k) !=
-                            c.checked_outputs.end();
+    const bool listed =
+        c.checked_outputs.empty() ||
+        std::find(c.checked_outputs.begin(), c.checked_outputs.end(), k) != c.checked_outputs.end();
     const Tensor& y = (*fwd)[k];
     if (!listed || !y.defined() || y.dtype() != DType::F64) continue;
     ir::Value* r = g.add_constant(fmt::format("r{}", k), uniform(y.shape(), rng));
-    ir::Value* prod = g.add_node(OpKind::Mul, {op->outputs[k], r}, 1, fmt::format("proj{}", k))->outputs[0];
+    ir::Value* prod =
+        g.add_node(OpKind::Mul, {op->outputs[k], r}, 1, fmt::format("proj{}", k))->outputs[0];
     ir::Node* sum = g.add_node(OpKind::ReduceSum, {prod}, 1, fmt::format("sum{}", k));
     sum->attrs["keepdims"] = ir::Attribute::of_int(0);
     terms.push_back(sum->outputs[0]);
@@ -147,7 +153,8 @@ int check_gradients(const GradCase& c) {
     ADD_FAILURE() << "no float output to check";
     return 1;
   }
-  ir::Value* loss = terms.size() == 1 ? terms[0] : g.add_node(OpKind::Sum, terms, 1, "total")->outputs[0];
+  ir::Value* loss =
+      terms.size() == 1 ? terms[0] : g.add_node(OpKind::Sum, terms, 1, "total")->outputs[0];
   loss->name = "loss";
   g.outputs = {loss};
   autograd::TrainingOptions opts = c.options;
@@ -194,10 +201,9 @@ int check_gradients(const GradCase& c) {
     if (!o) return o.status();
     return (*o)[0].get_f64(0);
   };
-  FdResult r = compare_with_finite_differences(loss_fn, values, analytic, c.tolerance,
-                                               c.max_elements, rng);
-  if (r.mismatches)
-    ADD_FAILURE() << r.mismatches << " gradient mismatches; first: " << r.first;
+  FdResult r =
+      compare_with_finite_differences(loss_fn, values, analytic, c.tolerance, c.max_elements, rng);
+  if (r.mismatches) ADD_FAILURE() << r.mismatches << " gradient mismatches; first: " << r.first;
   return r.mismatches;
 }
 

@@ -22,9 +22,15 @@ struct GradInput {
   Kind kind = Kind::Absent;
   Tensor value;
 };
-inline GradInput param(Tensor t) { return {GradInput::Kind::Param, std::move(t)}; }
-inline GradInput konst(Tensor t) { return {GradInput::Kind::Const, std::move(t)}; }
-inline GradInput absent() { return {GradInput::Kind::Absent, {}}; }
+inline GradInput param(Tensor t) {
+  return {GradInput::Kind::Param, std::move(t)};
+}
+inline GradInput konst(Tensor t) {
+  return {GradInput::Kind::Const, std::move(t)};
+}
+inline GradInput absent() {
+  return {GradInput::Kind::Absent, {}};
+}
 
 // Random tensors (f64 unless stated).
 Tensor uniform(Shape shape, std::mt19937& rng, double lo = -1.0, double hi = 1.0,
@@ -44,7 +50,7 @@ struct GradCase {
   std::vector<GradInput> inputs;
   std::map<std::string, ir::Attribute> attrs;
   int outputs = 1;
-  std::vector<int> checked_outputs;  // outputs in the projection; empty: every float output
+  std::vector<int> checked_outputs;   // outputs in the projection; empty: every float output
   autograd::TrainingOptions options;  // parameters are filled in by the checker
   double tolerance = 1e-6;            // |num - ana| <= tol * (1 + |num|)
   int max_elements = 48;              // per parameter, a random subset beyond this

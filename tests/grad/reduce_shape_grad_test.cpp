@@ -13,9 +13,8 @@ TEST(GradReduce, ReduceSumAndMean) {
   std::mt19937 rng(1);
   for (OpKind op : {OpKind::ReduceSum, OpKind::ReduceMean}) {
     for (int keep = 0; keep < 2; ++keep) {
-      for (const std::vector<int64_t>& axes :
-           {std::vector<int64_t>{1}, std::vector<int64_t>{0, 2}, std::vector<int64_t>{-1},
-            std::vector<int64_t>{}}) {
+      for (const std::vector<int64_t>& axes : {std::vector<int64_t>{1}, std::vector<int64_t>{0, 2},
+                                               std::vector<int64_t>{-1}, std::vector<int64_t>{}}) {
         GradCase c(fmt::format("{} axes {} keepdims {}", op_name(op), shape_str(axes), keep), op);
         c.inputs = {param(uniform({2, 3, 4}, rng))};
         if (!axes.empty()) c.inputs.push_back(konst(i64s(axes)));

@@ -21,8 +21,9 @@ constexpr double kTolerance = 1e-4;
 std::map<std::string, Tensor> load_npz(const std::string& path) {
   std::map<std::string, Tensor> m;
   auto arrays = npy::read_npz(path);
-  EXPECT_TRUE(arrays.is_ok()) << path << ": " << arrays.status().message()
-                              << " (regenerate with /usr/bin/python3 tests/grad/make_torch_fixture.py)";
+  EXPECT_TRUE(arrays.is_ok())
+      << path << ": " << arrays.status().message()
+      << " (regenerate with /usr/bin/python3 tests/grad/make_torch_fixture.py)";
   if (arrays)
     for (auto& a : *arrays) m[a.name] = a.tensor;
   return m;
@@ -48,7 +49,8 @@ void expect_close(const std::string& what, const Tensor& got, const Tensor& want
 Tensor hash_param(Shape shape, uint64_t seed, float bound) {
   Tensor t = Tensor::empty(DType::F32, std::move(shape));
   for (int64_t k = 0; k < t.numel(); ++k) {
-    const uint64_t v = (static_cast<uint64_t>(k) * 2654435761ull + seed * 40503 + 12345) % (1ull << 32);
+    const uint64_t v =
+        (static_cast<uint64_t>(k) * 2654435761ull + seed * 40503 + 12345) % (1ull << 32);
     const float u = static_cast<float>(static_cast<double>(v) / 4294967296.0);
     t.data<float>()[k] = (u * 2.f - 1.f) * bound;
   }
@@ -73,11 +75,17 @@ ir::Graph lenet5() {
     n->attrs["transB"] = A::of_int(1);
     return n->outputs[0];
   };
-  ir::Value* h = g.add_node(OpKind::Conv, {x, p("conv1.weight", {20, 1, 5, 5}, 1, 0.2f),
-                                           p("conv1.bias", {20}, 2, 0.2f)}, 1, "conv1")->outputs[0];
+  ir::Value* h =
+      g.add_node(OpKind::Conv,
+                 {x, p("conv1.weight", {20, 1, 5, 5}, 1, 0.2f), p("conv1.bias", {20}, 2, 0.2f)}, 1,
+                 "conv1")
+          ->outputs[0];
   h = pool(h, "pool1");
-  h = g.add_node(OpKind::Conv, {h, p("conv2.weight", {50, 20, 5, 5}, 3, 0.045f),
-                                p("conv2.bias", {50}, 4, 0.045f)}, 1, "conv2")->outputs[0];
+  h = g.add_node(
+           OpKind::Conv,
+           {h, p("conv2.weight", {50, 20, 5, 5}, 3, 0.045f), p("conv2.bias", {50}, 4, 0.045f)}, 1,
+           "conv2")
+          ->outputs[0];
   h = pool(h, "pool2");
   h = g.add_node(OpKind::Flatten, {h}, 1, "flatten")->outputs[0];
   h = fc(h, p("fc1.weight", {500, 800}, 5, 0.035f), p("fc1.bias", {500}, 6, 0.035f), "fc1");
@@ -132,13 +140,15 @@ TEST(TorchFixture, LeNet5GradientsMatchPyTorch) {
   for (int64_t o = 0; o < 500; ++o)
     for (int64_t i = 0; i < 800; ++i) {
       double s = 0;
-      for (int64_t n = 0; n < dy.dim(0); ++n) s += dy.get_f64(n * 500 + o) * fx.get_f64(n * 800 + i);
+      for (int64_t n = 0; n < dy.dim(0); ++n)
+        s += dy.get_f64(n * 500 + o) * fx.get_f64(n * 800 + i);
       fc1.data<float>()[o * 800 + i] = static_cast<float>(s);
     }
   for (const SessionOptions& so : {kReference, kFast}) {
     SCOPED_TRACE(so.fast_kernels ? "fast kernels" : "reference kernels");
     const StepResult r = train_step(lenet5(), ref, so);
-    EXPECT_NEAR(r.loss, ref.at("loss").get_f64(0), kTolerance * std::abs(ref.at("loss").get_f64(0)));
+    EXPECT_NEAR(r.loss, ref.at("loss").get_f64(0),
+                kTolerance * std::abs(ref.at("loss").get_f64(0)));
     ASSERT_EQ(r.grads.size(), 8u);
     for (const auto& [name, grad] : r.grads) {
       const Tensor& want = name == "fc1.weight" ? fc1 : ref.at("grad." + name);
@@ -159,7 +169,8 @@ TEST(TorchFixture, ResNetBasicBlockInTrainingModeMatchesPyTorch) {
       bn_training += n->op == OpKind::BatchNormalization && n->attr_int("training_mode", 0) == 1;
     EXPECT_EQ(bn_training, 2) << "the export should carry training_mode=1";
     const StepResult r = train_step(std::move(*g), ref, so);
-    EXPECT_NEAR(r.loss, ref.at("loss").get_f64(0), kTolerance * std::abs(ref.at("loss").get_f64(0)));
+    EXPECT_NEAR(r.loss, ref.at("loss").get_f64(0),
+                kTolerance * std::abs(ref.at("loss").get_f64(0)));
     int compared = 0;
     for (const auto& [key, want] : ref) {
       if (key.rfind("grad.", 0) == 0) {
@@ -189,7 +200,8 @@ TEST(TorchFixture, TrainingModeBatchNormRunsForwardInAPlainSession) {
   ASSERT_TRUE(s.is_ok()) << s.status().message();
   auto out = (*s)->run({{"input", ref.at("input")}, {"labels", ref.at("labels")}});
   ASSERT_TRUE(out.is_ok()) << out.status().message();
-  EXPECT_NEAR((*out)[0].get_f64(0), ref.at("loss").get_f64(0), kTolerance * ref.at("loss").get_f64(0));
+  EXPECT_NEAR((*out)[0].get_f64(0), ref.at("loss").get_f64(0),
+              kTolerance * ref.at("loss").get_f64(0));
 }
 
 }  // namespace

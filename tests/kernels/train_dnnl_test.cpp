@@ -5,8 +5,8 @@
 #include <condense/session.h>
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 #include "ops/nn_geometry.h"
@@ -41,7 +41,8 @@ void check(OpKind op, const std::string& config, const std::vector<In>& inputs,
       if (inputs[i].constant) {
         ins.push_back(g.add_constant(fmt::format("c{}", i), t));
       } else {
-        ins.push_back(g.add_input(fmt::format("x{}", i), t.dtype(), ir::Dims(t.shape().begin(), t.shape().end())));
+        ins.push_back(g.add_input(fmt::format("x{}", i), t.dtype(),
+                                  ir::Dims(t.shape().begin(), t.shape().end())));
       }
     }
     ir::Node* n = g.add_node(op, ins, outputs, "node");
@@ -85,20 +86,33 @@ std::vector<ConvP> conv_cases() {
   return {
       {{1, 1, 1, 1}, {1, 1, 1, 1}, {}, "1x1 on 1x1"},
       {{2, 3, 12, 12}, {16, 3, 3, 3}, {{"pads", A::of_ints({1, 1, 1, 1})}}, "first layer c=3"},
-      {{2, 16, 9, 9}, {32, 16, 3, 3},
-       {{"strides", A::of_ints({2, 2})}, {"pads", A::of_ints({1, 1, 1, 1})}}, "stride 2 c=16"},
+      {{2, 16, 9, 9},
+       {32, 16, 3, 3},
+       {{"strides", A::of_ints({2, 2})}, {"pads", A::of_ints({1, 1, 1, 1})}},
+       "stride 2 c=16"},
       {{1, 5, 9, 11}, {7, 5, 3, 3}, {}, "odd channels"},
-      {{3, 6, 10, 7}, {9, 2, 3, 3},
-       {{"group", A::of_int(3)}, {"strides", A::of_ints({2, 2})}, {"pads", A::of_ints({2, 2, 2, 2})}},
+      {{3, 6, 10, 7},
+       {9, 2, 3, 3},
+       {{"group", A::of_int(3)},
+        {"strides", A::of_ints({2, 2})},
+        {"pads", A::of_ints({2, 2, 2, 2})}},
        "groups 3"},
-      {{1, 16, 15, 15}, {16, 1, 3, 3}, {{"group", A::of_int(16)}, {"pads", A::of_ints({1, 1, 1, 1})}},
+      {{1, 16, 15, 15},
+       {16, 1, 3, 3},
+       {{"group", A::of_int(16)}, {"pads", A::of_ints({1, 1, 1, 1})}},
        "depthwise"},
-      {{2, 8, 13, 13}, {8, 8, 3, 3}, {{"dilations", A::of_ints({2, 2})}, {"pads", A::of_ints({2, 2, 2, 2})}},
+      {{2, 8, 13, 13},
+       {8, 8, 3, 3},
+       {{"dilations", A::of_ints({2, 2})}, {"pads", A::of_ints({2, 2, 2, 2})}},
        "dilation 2"},
       {{1, 2, 6, 7}, {3, 2, 3, 3}, {{"pads", A::of_ints({0, 1, 2, 0})}}, "asymmetric pads"},
-      {{1, 2, 6, 7}, {3, 2, 2, 3}, {{"auto_pad", A::of_string("SAME_LOWER")}, {"strides", A::of_ints({2, 1})}},
+      {{1, 2, 6, 7},
+       {3, 2, 2, 3},
+       {{"auto_pad", A::of_string("SAME_LOWER")}, {"strides", A::of_ints({2, 1})}},
        "SAME_LOWER"},
-      {{2, 3, 17}, {4, 3, 5}, {{"strides", A::of_ints({2})}, {"auto_pad", A::of_string("SAME_UPPER")}},
+      {{2, 3, 17},
+       {4, 3, 5},
+       {{"strides", A::of_ints({2})}, {"auto_pad", A::of_string("SAME_UPPER")}},
        "1-D"},
       {{1, 2, 5, 4, 6}, {3, 2, 2, 3, 2}, {{"pads", A::of_ints({1, 0, 1, 0, 1, 1})}}, "3-D"},
       {{4, 64, 8, 8}, {64, 64, 3, 3}, {{"pads", A::of_ints({1, 1, 1, 1})}}, "resnet stage 3"},
@@ -137,9 +151,10 @@ TEST(DnnlTrainConv, ForwardWithRunTimeWeights) {
 TEST(DnnlTrainConv, BackwardData) {
   std::mt19937 rng(2);
   for (const ConvP& p : conv_cases()) {
-    std::vector<In> in = {{random_tensor(conv_out(p), rng)},
-                          {random_tensor(p.w, rng)},
-                          {Tensor::from_vector<int64_t>(p.x, {static_cast<int64_t>(p.x.size())}), true}};
+    std::vector<In> in = {
+        {random_tensor(conv_out(p), rng)},
+        {random_tensor(p.w, rng)},
+        {Tensor::from_vector<int64_t>(p.x, {static_cast<int64_t>(p.x.size())}), true}};
     check(OpKind::ConvGradData, "ConvGradData " + p.name, in, p.attrs, 1, "dnnl_conv_bwd_data");
   }
 }
@@ -148,9 +163,8 @@ TEST(DnnlTrainConv, BackwardWeights) {
   std::mt19937 rng(3);
   for (const ConvP& p : conv_cases()) {
     for (int outputs : {1, 2}) {
-      std::vector<In> in = {{random_tensor(conv_out(p), rng)},
-                            {random_tensor(p.x, rng)},
-                            {random_tensor(p.w, rng)}};
+      std::vector<In> in = {
+          {random_tensor(conv_out(p), rng)}, {random_tensor(p.x, rng)}, {random_tensor(p.w, rng)}};
       check(OpKind::ConvGradWeight, fmt::format("ConvGradWeight {} outputs={}", p.name, outputs),
             in, p.attrs, outputs, "dnnl_conv_bwd_weights");
     }
@@ -175,16 +189,26 @@ TEST(DnnlTrainPool, Backward) {
     std::string name;
   };
   const std::vector<P> ps = {
-      {{2, 3, 8, 8}, {{"kernel_shape", A::of_ints({2, 2})}, {"strides", A::of_ints({2, 2})}}, "2x2 s2"},
+      {{2, 3, 8, 8},
+       {{"kernel_shape", A::of_ints({2, 2})}, {"strides", A::of_ints({2, 2})}},
+       "2x2 s2"},
       {{1, 5, 9, 7},
-       {{"kernel_shape", A::of_ints({3, 3})}, {"strides", A::of_ints({2, 2})}, {"pads", A::of_ints({1, 1, 1, 1})}},
+       {{"kernel_shape", A::of_ints({3, 3})},
+        {"strides", A::of_ints({2, 2})},
+        {"pads", A::of_ints({1, 1, 1, 1})}},
        "3x3 s2 pad 1"},
       {{1, 2, 7, 6},
-       {{"kernel_shape", A::of_ints({3, 3})}, {"strides", A::of_ints({2, 2})}, {"ceil_mode", A::of_int(1)}},
+       {{"kernel_shape", A::of_ints({3, 3})},
+        {"strides", A::of_ints({2, 2})},
+        {"ceil_mode", A::of_int(1)}},
        "ceil_mode"},
-      {{1, 2, 9, 9}, {{"kernel_shape", A::of_ints({3, 3})}, {"dilations", A::of_ints({2, 2})}}, "dilation 2"},
+      {{1, 2, 9, 9},
+       {{"kernel_shape", A::of_ints({3, 3})}, {"dilations", A::of_ints({2, 2})}},
+       "dilation 2"},
       {{2, 3, 11}, {{"kernel_shape", A::of_ints({3})}, {"strides", A::of_ints({2})}}, "1-D"},
-      {{1, 2, 4, 5, 6}, {{"kernel_shape", A::of_ints({2, 2, 2})}, {"strides", A::of_ints({2, 2, 2})}}, "3-D"},
+      {{1, 2, 4, 5, 6},
+       {{"kernel_shape", A::of_ints({2, 2, 2})}, {"strides", A::of_ints({2, 2, 2})}},
+       "3-D"},
       {{1, 1, 1, 1}, {{"kernel_shape", A::of_ints({1, 1})}}, "1x1"},
   };
   std::mt19937 rng(5);
@@ -202,7 +226,8 @@ TEST(DnnlTrainPool, Backward) {
       a["count_include_pad"] = A::of_int(include);
       const Tensor shape = Tensor::from_vector<int64_t>(p.x, {static_cast<int64_t>(p.x.size())});
       // count_include_pad over ceil-mode padding is not oneDNN's: the reference runs (same name).
-      check(OpKind::AveragePoolGrad, fmt::format("AveragePoolGrad {} count_include_pad={}", p.name, include),
+      check(OpKind::AveragePoolGrad,
+            fmt::format("AveragePoolGrad {} count_include_pad={}", p.name, include),
             {{random_tensor(ys, rng)}, {shape, true}}, a, 1, "dnnl_pool_bwd");
     }
   }
@@ -210,28 +235,36 @@ TEST(DnnlTrainPool, Backward) {
 
 TEST(DnnlTrainBatchNorm, TrainingAndBackward) {
   std::mt19937 rng(4);
-  for (const Shape& xs : {Shape{4, 3}, Shape{2, 5, 7}, Shape{8, 16, 6, 6}, Shape{1, 3, 5, 4},
-                          Shape{2, 2, 3, 2, 3}}) {
+  for (const Shape& xs :
+       {Shape{4, 3}, Shape{2, 5, 7}, Shape{8, 16, 6, 6}, Shape{1, 3, 5, 4}, Shape{2, 2, 3, 2, 3}}) {
     const int64_t C = xs[1];
     auto positive = [&](Shape s) {
       Tensor t = random_tensor(std::move(s), rng);
-      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = 0.5f + std::abs(t.data<float>()[i]);
+      for (int64_t i = 0; i < t.numel(); ++i)
+        t.data<float>()[i] = 0.5f + std::abs(t.data<float>()[i]);
       return t;
     };
     const std::map<std::string, A> attrs = {{"epsilon", A::of_float(1e-3f)},
                                             {"momentum", A::of_float(0.8f)}};
     check(OpKind::BatchNormTraining, "BatchNormTraining " + shape_str(xs),
-          {{random_tensor(xs, rng)}, {random_tensor({C}, rng)}, {random_tensor({C}, rng)},
-           {random_tensor({C}, rng)}, {positive({C})}},
+          {{random_tensor(xs, rng)},
+           {random_tensor({C}, rng)},
+           {random_tensor({C}, rng)},
+           {random_tensor({C}, rng)},
+           {positive({C})}},
           attrs, 5, "dnnl_bnorm_train");
     for (int training : {1, 0})
       for (int outputs : {1, 3}) {
         std::map<std::string, A> a = {{"epsilon", A::of_float(1e-3f)},
                                       {"training", A::of_int(training)}};
         check(OpKind::BatchNormGrad,
-              fmt::format("BatchNormGrad {} training={} outputs={}", shape_str(xs), training, outputs),
-              {{random_tensor(xs, rng)}, {random_tensor(xs, rng)}, {random_tensor({C}, rng)},
-               {random_tensor({C}, rng)}, {positive({C})}},
+              fmt::format("BatchNormGrad {} training={} outputs={}", shape_str(xs), training,
+                          outputs),
+              {{random_tensor(xs, rng)},
+               {random_tensor(xs, rng)},
+               {random_tensor({C}, rng)},
+               {random_tensor({C}, rng)},
+               {positive({C})}},
               a, outputs, "dnnl_bnorm_bwd");
       }
   }

@@ -14,7 +14,9 @@ dnnl::normalization_flags scale_shift() {
   return dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
 }
 
-bool rank_ok(const Shape& s) { return s.size() >= 2 && s.size() <= 5 && shape_numel(s) > 0; }
+bool rank_ok(const Shape& s) {
+  return s.size() >= 2 && s.size() <= 5 && shape_numel(s) > 0;
+}
 
 // --- BatchNormTraining(X, scale, B, running_mean, running_var) -----------------------------
 //   -> Y, running_mean', running_var', batch mean, batch variance
@@ -143,7 +145,8 @@ class DnnlBatchNormGradF32 final : public Kernel {
     const memory::desc data = plain_f32(to_dims(xs)), chan = plain_f32({xs[1]});
     auto flags = scale_shift();
     if (!training_) flags = flags | dnnl::normalization_flags::use_global_stats;
-    dnnl::batch_normalization_forward::desc fd(dnnl::prop_kind::forward_training, data, eps_, flags);
+    dnnl::batch_normalization_forward::desc fd(dnnl::prop_kind::forward_training, data, eps_,
+                                               flags);
     dnnl::batch_normalization_forward::primitive_desc fpd(fd, cpu_engine());
     dnnl::batch_normalization_backward::desc d(dnnl::prop_kind::backward, data, data, eps_, flags);
     dnnl::batch_normalization_backward::primitive_desc pd(d, cpu_engine(), fpd);
@@ -155,10 +158,14 @@ class DnnlBatchNormGradF32 final : public Kernel {
     e.scratch_shift = Tensor::empty(DType::F32, {xs[1]});
     e.zero_shift = Tensor::zeros(DType::F32, {xs[1]});
     memory shift(chan, cpu_engine(), e.zero_shift.raw());
-    e.args = {{DNNL_ARG_DIFF_DST, e.diff_dst},     {DNNL_ARG_SRC, e.src},
-              {DNNL_ARG_SCALE, e.scale},           {DNNL_ARG_MEAN, e.mean},
-              {DNNL_ARG_VARIANCE, e.var},          {DNNL_ARG_DIFF_SRC, e.diff_src},
-              {DNNL_ARG_DIFF_SCALE, e.diff_scale}, {DNNL_ARG_DIFF_SHIFT, e.diff_shift},
+    e.args = {{DNNL_ARG_DIFF_DST, e.diff_dst},
+              {DNNL_ARG_SRC, e.src},
+              {DNNL_ARG_SCALE, e.scale},
+              {DNNL_ARG_MEAN, e.mean},
+              {DNNL_ARG_VARIANCE, e.var},
+              {DNNL_ARG_DIFF_SRC, e.diff_src},
+              {DNNL_ARG_DIFF_SCALE, e.diff_scale},
+              {DNNL_ARG_DIFF_SHIFT, e.diff_shift},
               {DNNL_ARG_SHIFT, shift}};
     return Status::ok();
   }

@@ -100,7 +100,9 @@ struct Staged {
   }
 };
 
-bool has_zero(const Shape& s) { return shape_numel(s) == 0; }
+bool has_zero(const Shape& s) {
+  return shape_numel(s) == 0;
+}
 
 // --- Conv forward with run-time weights ----------------------------------------------------
 
@@ -158,10 +160,9 @@ class DnnlConvTrainF32 final : public Kernel {
     dnnl::post_ops ops;
     append_activation(ops, act_);
     attr.set_post_ops(ops);
-    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_training,
-                                         dnnl::algorithm::convolution_direct, any_like(src_md),
-                                         any_like(w_plain), b_md, any_like(dst_md), d->strides,
-                                         d->dilates, d->pad_l, d->pad_r);
+    dnnl::convolution_forward::desc desc(
+        dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_like(src_md),
+        any_like(w_plain), b_md, any_like(dst_md), d->strides, d->dilates, d->pad_l, d->pad_r);
     dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
     e.prim = dnnl::convolution_forward(pd);
     e.src.init(src_md, pd.src_desc(), true);
@@ -234,21 +235,20 @@ class DnnlConvGradDataF32 final : public Kernel {
     if (!d) return Status::ok();
     const memory::desc dx_md = plain_f32(to_dims(dxs)), dy_md = plain_f32(to_dims(dys));
     const memory::desc w_plain = plain_weights(ws, group_);
-    dnnl::convolution_forward::desc fwd(dnnl::prop_kind::forward_training,
-                                        dnnl::algorithm::convolution_direct, any_like(dx_md),
-                                        any_like(w_plain), any_like(dy_md), d->strides,
-                                        d->dilates, d->pad_l, d->pad_r);
+    dnnl::convolution_forward::desc fwd(
+        dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_like(dx_md),
+        any_like(w_plain), any_like(dy_md), d->strides, d->dilates, d->pad_l, d->pad_r);
     dnnl::convolution_forward::primitive_desc fwd_pd(fwd, cpu_engine());
-    dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct,
-                                               any_like(dx_md), any_like(w_plain),
-                                               any_like(dy_md), d->strides, d->dilates, d->pad_l,
-                                               d->pad_r);
+    dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, any_like(dx_md),
+                                               any_like(w_plain), any_like(dy_md), d->strides,
+                                               d->dilates, d->pad_l, d->pad_r);
     dnnl::convolution_backward_data::primitive_desc pd(desc, cpu_engine(), fwd_pd);
     e.prim = dnnl::convolution_backward_data(pd);
     e.diff_dst.init(dy_md, pd.diff_dst_desc(), true);
     e.diff_src.init(dx_md, pd.diff_src_desc(), false);
     e.w.init(w_plain, pd.weights_desc());
-    e.args = {{DNNL_ARG_DIFF_DST, e.diff_dst.prim}, {DNNL_ARG_WEIGHTS, e.w.prim},
+    e.args = {{DNNL_ARG_DIFF_DST, e.diff_dst.prim},
+              {DNNL_ARG_WEIGHTS, e.w.prim},
               {DNNL_ARG_DIFF_SRC, e.diff_src.prim}};
     e.supported = true;
     return Status::ok();
@@ -313,10 +313,9 @@ class DnnlConvGradWeightF32 final : public Kernel {
     const memory::desc x_md = plain_f32(to_dims(xs)), dy_md = plain_f32(to_dims(dys));
     const memory::desc w_plain = plain_weights(ws, group_);
     const memory::desc b_md = want_bias ? plain_f32({dys[1]}) : memory::desc();
-    dnnl::convolution_forward::desc fwd(dnnl::prop_kind::forward_training,
-                                        dnnl::algorithm::convolution_direct, any_like(x_md),
-                                        any_like(w_plain), b_md, any_like(dy_md), d->strides,
-                                        d->dilates, d->pad_l, d->pad_r);
+    dnnl::convolution_forward::desc fwd(
+        dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_like(x_md),
+        any_like(w_plain), b_md, any_like(dy_md), d->strides, d->dilates, d->pad_l, d->pad_r);
     dnnl::convolution_forward::primitive_desc fwd_pd(fwd, cpu_engine());
     dnnl::convolution_backward_weights::desc desc(
         dnnl::algorithm::convolution_direct, any_like(x_md), any_like(w_plain), b_md,
@@ -332,7 +331,8 @@ class DnnlConvGradWeightF32 final : public Kernel {
       e.dw_prim = memory(pd.diff_weights_desc(), cpu_engine());
       e.from_prim = dnnl::reorder(e.dw_prim, e.dw_user);
     }
-    e.args = {{DNNL_ARG_SRC, e.src.prim}, {DNNL_ARG_DIFF_DST, e.diff_dst.prim},
+    e.args = {{DNNL_ARG_SRC, e.src.prim},
+              {DNNL_ARG_DIFF_DST, e.diff_dst.prim},
               {DNNL_ARG_DIFF_WEIGHTS, e.dw_prim}};
     if (want_bias) {
       e.diff_bias = memory(b_md, cpu_engine(), nullptr);
@@ -347,7 +347,9 @@ class DnnlConvGradWeightF32 final : public Kernel {
   ShapeCache<Entry> cache_;
 };
 
-bool valid_group(const ir::Node& n) { return n.attr_int("group", 1) >= 1; }
+bool valid_group(const ir::Node& n) {
+  return n.attr_int("group", 1) >= 1;
+}
 }  // namespace
 
 // Conv with weights that are not constants (the constant case is make_dnnl_conv_f32's).

@@ -22,8 +22,8 @@ struct PoolDims {
 // express it (windows entirely in the padding, count_include_pad over ceil-mode padding).
 Result<std::optional<PoolDims>> pool_dims(const ir::Node& node, const Shape& xs, bool include_pad) {
   if (xs.size() < 3 || xs.size() > 5 || shape_numel(xs) == 0) return std::optional<PoolDims>();
-  auto g = window_geometry(node, xs, node.attr_ints("kernel_shape"),
-                           node.attr_int("ceil_mode", 0) != 0);
+  auto g =
+      window_geometry(node, xs, node.attr_ints("kernel_shape"), node.attr_int("ceil_mode", 0) != 0);
   if (!g) return Status::errorf("node {}: {}", node.describe(), g.status().message());
   PoolDims d;
   d.strides = to_dims(g->strides);
@@ -33,8 +33,8 @@ Result<std::optional<PoolDims>> pool_dims(const ir::Node& node, const Shape& xs,
   d.dilates.resize(g->rank);
   for (int64_t i = 0; i < g->rank; ++i) {
     const int64_t extent = (g->kernel[i] - 1) * g->dilations[i] + 1;
-    d.pad_r[i] = std::max<int64_t>(0, (g->out[i] - 1) * g->strides[i] + extent - g->in[i] -
-                                          g->pad_begin[i]);
+    d.pad_r[i] =
+        std::max<int64_t>(0, (g->out[i] - 1) * g->strides[i] + extent - g->in[i] - g->pad_begin[i]);
     d.dilates[i] = g->dilations[i] - 1;
     if (d.pad_r[i] != g->pad_end[i] && include_pad) return std::optional<PoolDims>();
     if (g->pad_begin[i] >= extent || d.pad_r[i] >= extent) return std::optional<PoolDims>();
@@ -85,15 +85,15 @@ class DnnlPoolGradF32 final : public Kernel {
     const bool include_pad = node.attr_int("count_include_pad", 0) != 0;
     CONDENSE_ASSIGN_OR_RETURN(std::optional<PoolDims> d, pool_dims(node, xs, include_pad && !max_));
     if (!d) return Status::ok();
-    const dnnl::algorithm alg = max_           ? dnnl::algorithm::pooling_max
+    const dnnl::algorithm alg = max_          ? dnnl::algorithm::pooling_max
                                 : include_pad ? dnnl::algorithm::pooling_avg_include_padding
                                               : dnnl::algorithm::pooling_avg_exclude_padding;
     const memory::desc x_md = plain_f32(to_dims(xs)), y_md = plain_f32(to_dims(ys));
     dnnl::pooling_v2_forward::desc fd(dnnl::prop_kind::forward_training, alg, x_md, y_md,
                                       d->strides, d->kernel, d->dilates, d->pad_l, d->pad_r);
     dnnl::pooling_v2_forward::primitive_desc fpd(fd, cpu_engine());
-    dnnl::pooling_v2_backward::desc bd(alg, x_md, y_md, d->strides, d->kernel, d->dilates,
-                                       d->pad_l, d->pad_r);
+    dnnl::pooling_v2_backward::desc bd(alg, x_md, y_md, d->strides, d->kernel, d->dilates, d->pad_l,
+                                       d->pad_r);
     dnnl::pooling_v2_backward::primitive_desc bpd(bd, cpu_engine(), fpd);
     e.bwd = dnnl::pooling_v2_backward(bpd);
     e.diff_dst = memory(y_md, cpu_engine(), nullptr);
@@ -104,8 +104,8 @@ class DnnlPoolGradF32 final : public Kernel {
       e.src = memory(x_md, cpu_engine(), nullptr);
       e.dst_scratch = memory(y_md, cpu_engine());
       e.workspace = memory(fpd.workspace_desc(), cpu_engine());
-      e.fwd_args = {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_DST, e.dst_scratch},
-                    {DNNL_ARG_WORKSPACE, e.workspace}};
+      e.fwd_args = {
+          {DNNL_ARG_SRC, e.src}, {DNNL_ARG_DST, e.dst_scratch}, {DNNL_ARG_WORKSPACE, e.workspace}};
       e.bwd_args[DNNL_ARG_WORKSPACE] = e.workspace;
     }
     e.supported = true;

@@ -23,9 +23,8 @@ Status ref_SumToShape(KernelCtx& ctx) {
   return visit_train_float(ctx, x.dtype(), [&]<typename T>() -> Status {
     std::vector<double> acc(static_cast<size_t>(y.numel()), 0.0);
     const T* px = x.data<T>();
-    for_each_broadcast<1>(x.shape(), {&target}, [&](int64_t i, const std::array<int64_t, 1>& o) {
-      acc[o[0]] += px[i];
-    });
+    for_each_broadcast<1>(x.shape(), {&target},
+                          [&](int64_t i, const std::array<int64_t, 1>& o) { acc[o[0]] += px[i]; });
     T* py = y.data<T>();
     for (int64_t j = 0; j < y.numel(); ++j) py[j] = static_cast<T>(acc[j]);
     return Status::ok();
@@ -143,7 +142,8 @@ Status ref_NllLossGrad(KernelCtx& ctx) {
       for (int64_t d = 0; d < D; ++d) {
         const int64_t t = labels.get_i64(n * D + d);
         if (ii && t == ii->i) continue;
-        double coef = red == "none" ? static_cast<double>(pdl[n * D + d]) : static_cast<double>(pdl[0]);
+        double coef =
+            red == "none" ? static_cast<double>(pdl[n * D + d]) : static_cast<double>(pdl[0]);
         if (red == "mean") coef = wsum != 0 ? coef / wsum : 0.0;
         pdx[(n * C + t) * D + d] = static_cast<T>(-(w ? w->get_f64(t) : 1.0) * coef);
       }

@@ -127,9 +127,9 @@ Status ref_LayerNormGrad(KernelCtx& ctx) {
   const Shape norm(x.shape().begin() + axis, x.shape().end());
   const int64_t n = shape_numel(norm), rows = n ? x.numel() / n : 0;
   std::vector<double> scale(static_cast<size_t>(n));
-  for_each_broadcast<1>(norm, {&ctx.in(2).shape()}, [&](int64_t i, const std::array<int64_t, 1>& o) {
-    scale[i] = ctx.in(2).get_f64(o[0]);
-  });
+  for_each_broadcast<1>(
+      norm, {&ctx.in(2).shape()},
+      [&](int64_t i, const std::array<int64_t, 1>& o) { scale[i] = ctx.in(2).get_f64(o[0]); });
   Tensor* dscale = optional_out(ctx, 1);
   Tensor* dbias = optional_out(ctx, 2);
   return visit_train_float(ctx, x.dtype(), [&]<typename T>() -> Status {
