@@ -54,7 +54,8 @@ void batch_statistics(const Tensor& x, std::vector<double>& mean, std::vector<do
       for (int64_t i = 0; i < sp; ++i) mean[c] += x.get_f64((n * C + c) * sp + i);
     mean[c] = count > 0 ? mean[c] / count : 0.0;
     for (int64_t n = 0; n < N; ++n)
-      for (int64_t i = 0; i < sp; ++i) var[c] += std::pow(x.get_f64((n * C + c) * sp + i) - mean[c], 2);
+      for (int64_t i = 0; i < sp; ++i)
+        var[c] += std::pow(x.get_f64((n * C + c) * sp + i) - mean[c], 2);
     var[c] = count > 0 ? var[c] / count : 0.0;
   }
 }
