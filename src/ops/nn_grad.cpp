@@ -86,20 +86,24 @@ Status grad_Gemm(GradCtx& ctx) {
   return Status::ok();
 }
 
-// Conv: dX = ConvGradData(dY, W, shape(X)); dW, dB = ConvGradWeight(dY, X, W), both with the
-// Conv's attributes.
+// Conv: dW, dB?, dX? = ConvGradWeight(dY, X, W) (one node reads dY once for all three);
+// dX alone (frozen W) = ConvGradData(dY, W, shape(X)). The Conv's attributes on both.
 Status grad_Conv(GradCtx& ctx) {
   ir::Value* x = ctx.in(0);
   ir::Value* w = ctx.in(1);
   ir::Value* dy = ctx.dy(0);
   const Attrs attrs = ctx.node_attrs();
-  if (ctx.wants(0)) ctx.dx[0] = ctx.op(OpKind::ConvGradData, {dy, w, ctx.shape_of(x)}, attrs);
   if (ctx.wants(1)) {
-    const int nout = ctx.wants(2) ? 2 : 1;
+    const int nout = ctx.wants(0) ? 3 : ctx.wants(2) ? 2 : 1;
     auto outs = ctx.ops(OpKind::ConvGradWeight, {dy, x, w}, nout, attrs);
     ctx.dx[1] = outs[0];
     if (ctx.wants(2)) ctx.dx[2] = outs[1];
-  } else if (ctx.wants(2)) {
+    if (ctx.wants(0)) ctx.dx[0] = outs[2];
+    if (nout > 1 && !ctx.wants(2)) outs[1]->producer->outputs[1] = nullptr;  // no dB
+    return Status::ok();
+  }
+  if (ctx.wants(0)) ctx.dx[0] = ctx.op(OpKind::ConvGradData, {dy, w, ctx.shape_of(x)}, attrs);
+  if (ctx.wants(2)) {
     const int64_t r = ctx.facts(w).rank();
     if (r < 3) return ctx.fail("the rank of W must be known statically");
     ctx.dx[2] = channel_sum(ctx, dy, r);

@@ -87,7 +87,7 @@ Status infer_ConvGradData(InferCtx& ctx) {
   return Status::ok();
 }
 
-// ConvGradWeight(dY, X, W) -> dW (W's shape), dB? (M).
+// ConvGradWeight(dY, X, W) -> dW (W's shape), dB? (M), dX? (X's shape).
 Status infer_ConvGradWeight(InferCtx& ctx) {
   CONDENSE_TRY(check_train_float(ctx, 0, 2));
   const DType t = ctx.in(0).dtype;
@@ -99,6 +99,7 @@ Status infer_ConvGradWeight(InferCtx& ctx) {
   CONDENSE_TRY(check_conv_grad(ctx, ctx.in(0).shape, ctx.in(1).shape, w));
   ctx.set_out(0, t, w);
   if (ctx.outputs.size() > 1 && ctx.node.output(1)) ctx.set_out(1, t, {w[0]});
+  if (ctx.outputs.size() > 2 && ctx.node.output(2)) ctx.set_out(2, t, ctx.in(1).shape);
   return Status::ok();
 }
 

@@ -80,9 +80,13 @@ TEST(AutogradBuilder, LeNet5GraphLayoutAndPruning) {
     EXPECT_EQ(tg->params[i].grad_output, static_cast<int>(1 + i));
     EXPECT_FALSE(tg->graph.inputs[tg->params[i].input]->is_constant());
   }
-  // The image needs no gradient: only conv2 has a data gradient.
-  EXPECT_EQ(count_ops(tg->graph, OpKind::ConvGradData), 1);
+  // The image needs no gradient: only conv2 has a data gradient (ConvGradWeight's dX output).
+  EXPECT_EQ(count_ops(tg->graph, OpKind::ConvGradData), 0);
   EXPECT_EQ(count_ops(tg->graph, OpKind::ConvGradWeight), 2);
+  int with_dx = 0;
+  for (const auto& n : tg->graph.nodes())
+    with_dx += n->op == OpKind::ConvGradWeight && n->output(2) != nullptr;
+  EXPECT_EQ(with_dx, 1);
   EXPECT_EQ(count_ops(tg->graph, OpKind::MaxPoolGrad), 2);
   // A training graph never leaves condense.
   auto bytes = onnx::export_bytes(tg->graph);

@@ -162,7 +162,7 @@ TEST(DnnlTrainConv, BackwardData) {
 TEST(DnnlTrainConv, BackwardWeights) {
   std::mt19937 rng(3);
   for (const ConvP& p : conv_cases()) {
-    for (int outputs : {1, 2}) {
+    for (int outputs : {1, 2, 3}) {
       std::vector<In> in = {
           {random_tensor(conv_out(p), rng)}, {random_tensor(p.x, rng)}, {random_tensor(p.w, rng)}};
       check(OpKind::ConvGradWeight, fmt::format("ConvGradWeight {} outputs={}", p.name, outputs),

@@ -259,7 +259,8 @@ class DnnlConvGradDataF32 final : public Kernel {
   ShapeCache<Entry> cache_;
 };
 
-// --- ConvGradWeight(dY, X, W) -> dW, dB? ----------------------------------------------------
+// --- ConvGradWeight(dY, X, W) -> dW, dB?, dX? ---------------------------------------------
+// With dX requested, the backward-data primitive reads the same reordered dY.
 
 class DnnlConvGradWeightF32 final : public Kernel {
  public:
@@ -270,13 +271,14 @@ class DnnlConvGradWeightF32 final : public Kernel {
   Status run(KernelCtx& ctx) override {
     if (!all_inputs_f32(ctx)) return fallback_(ctx);
     const bool want_bias = ctx.outputs.size() > 1 && ctx.out(1).defined();
+    const bool want_dx = ctx.outputs.size() > 2 && ctx.out(2).defined();
     const Shape& dys = ctx.in(0).shape();
     const Shape& xs = ctx.in(1).shape();
     Entry* e = cache_.find(xs, dys);
-    if (e && e->has_bias != want_bias) e = nullptr;  // same shapes, other outputs: rebuild
+    if (e && (e->has_bias != want_bias || e->has_dx != want_dx)) e = nullptr;  // other outputs
     if (!e) {
       Entry fresh;
-      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx, want_bias, fresh); }));
+      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx, want_bias, want_dx, fresh); }));
       e = &cache_.insert(xs, dys, std::move(fresh));
     }
     if (!e->supported) return fallback_(ctx);
@@ -287,6 +289,13 @@ class DnnlConvGradWeightF32 final : public Kernel {
       if (e->has_bias) e->diff_bias.set_data_handle(ctx.out(1).raw());
       e->prim.execute(cpu_stream(), e->args);
       if (e->from_prim) e->from_prim->execute(cpu_stream(), e->dw_prim, e->dw_user);
+      if (e->has_dx) {
+        if (e->data_diff_dst) e->data_diff_dst->in(ctx.in(0));
+        e->w.load(ctx.in(2));
+        e->diff_src.out_handle(ctx.out(2));
+        e->data_prim.execute(cpu_stream(), e->data_args);
+        e->diff_src.out();
+      }
       cpu_stream().wait();
       return Status::ok();
     });
@@ -294,19 +303,22 @@ class DnnlConvGradWeightF32 final : public Kernel {
 
  private:
   struct Entry {
-    bool supported = false, has_bias = false;
-    dnnl::primitive prim;
-    Staged src, diff_dst;
+    bool supported = false, has_bias = false, has_dx = false;
+    dnnl::primitive prim, data_prim;
+    Staged src, diff_dst, diff_src;
+    std::optional<Staged> data_diff_dst;  // only when backward data wants another dY layout
     memory diff_bias, dw_user, dw_prim;
+    Weights w;
     std::optional<dnnl::reorder> from_prim;
-    std::unordered_map<int, memory> args;
+    std::unordered_map<int, memory> args, data_args;
   };
 
-  Status build(const KernelCtx& ctx, bool want_bias, Entry& e) {
+  Status build(const KernelCtx& ctx, bool want_bias, bool want_dx, Entry& e) {
     const Shape& dys = ctx.in(0).shape();
     const Shape& xs = ctx.in(1).shape();
     const Shape& ws = ctx.in(2).shape();
     e.has_bias = want_bias;
+    e.has_dx = want_dx;
     if (has_zero(dys) || has_zero(xs)) return Status::ok();
     CONDENSE_ASSIGN_OR_RETURN(std::optional<ConvDims> d, conv_dims(ctx.node, xs, ws));
     if (!d) return Status::ok();
@@ -338,7 +350,40 @@ class DnnlConvGradWeightF32 final : public Kernel {
       e.diff_bias = memory(b_md, cpu_engine(), nullptr);
       e.args[DNNL_ARG_DIFF_BIAS] = e.diff_bias;
     }
+    if (want_dx) CONDENSE_TRY(build_data(*d, x_md, dy_md, w_plain, fwd_pd, pd.diff_dst_desc(), e));
     e.supported = true;
+    return Status::ok();
+  }
+
+  // Backward data, asked first for the dY layout backward weights uses (one reorder of dY).
+  Status build_data(const ConvDims& d, const memory::desc& x_md, const memory::desc& dy_md,
+                    const memory::desc& w_plain,
+                    const dnnl::convolution_forward::primitive_desc& fwd_pd,
+                    const memory::desc& shared_dy, Entry& e) {
+    auto make = [&](const memory::desc& dy_want) {
+      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct,
+                                                 any_like(x_md), any_like(w_plain), dy_want,
+                                                 d.strides, d.dilates, d.pad_l, d.pad_r);
+      return dnnl::convolution_backward_data::primitive_desc(desc, cpu_engine(), fwd_pd);
+    };
+    dnnl::convolution_backward_data::primitive_desc pd;
+    try {
+      pd = make(shared_dy);
+    } catch (const dnnl::error&) {
+      pd = make(any_like(dy_md));
+    }
+    e.data_prim = dnnl::convolution_backward_data(pd);
+    memory dy_for_data = e.diff_dst.prim;
+    if (pd.diff_dst_desc() != shared_dy) {
+      e.data_diff_dst.emplace();
+      e.data_diff_dst->init(dy_md, pd.diff_dst_desc(), true);
+      dy_for_data = e.data_diff_dst->prim;
+    }
+    e.diff_src.init(x_md, pd.diff_src_desc(), false);
+    e.w.init(w_plain, pd.weights_desc());
+    e.data_args = {{DNNL_ARG_DIFF_DST, dy_for_data},
+                   {DNNL_ARG_WEIGHTS, e.w.prim},
+                   {DNNL_ARG_DIFF_SRC, e.diff_src.prim}};
     return Status::ok();
   }
 

@@ -25,12 +25,10 @@ Result<WindowGeom> pool_geom(const KernelCtx& ctx, const Shape& x) {
 }
 }  // namespace
 
+namespace {
 // dX[n, c, i] = sum over m in c's group, taps k and outputs o with o * s - pb + k * d = i of
 //   dY[n, m, o] * W[m, c % Cg, k].   dY: (N, M, out...), W: (M, Cg, k...), dX: (N, C, in...).
-Status ref_ConvGradData(KernelCtx& ctx) {
-  const Tensor& dy = ctx.in(0);
-  const Tensor& w = ctx.in(1);
-  Tensor& dx = ctx.out(0);
+Status conv_grad_data(const KernelCtx& ctx, const Tensor& dy, const Tensor& w, Tensor& dx) {
   CONDENSE_ASSIGN_OR_RETURN(WindowGeom g, conv_geom(ctx, dx.shape(), w.shape()));
   const int64_t group = ctx.node.attr_int("group", 1);
   return visit_train_float(ctx, dy.dtype(), [&]<typename T>() -> Status {
@@ -59,9 +57,14 @@ Status ref_ConvGradData(KernelCtx& ctx) {
     return Status::ok();
   });
 }
+}  // namespace
+
+Status ref_ConvGradData(KernelCtx& ctx) {
+  return conv_grad_data(ctx, ctx.in(0), ctx.in(1), ctx.out(0));
+}
 
 // dW[m, c, k] = sum_{n, o} dY[n, m, o] * X[n, gi * Cg + c, o * s - pb + k * d];
-// dB[m] = sum_{n, o} dY[n, m, o].
+// dB[m] = sum_{n, o} dY[n, m, o]; dX as ConvGradData.
 Status ref_ConvGradWeight(KernelCtx& ctx) {
   const Tensor& dy = ctx.in(0);
   const Tensor& x = ctx.in(1);
@@ -69,6 +72,8 @@ Status ref_ConvGradWeight(KernelCtx& ctx) {
   CONDENSE_ASSIGN_OR_RETURN(WindowGeom g, conv_geom(ctx, x.shape(), w.shape()));
   const int64_t group = ctx.node.attr_int("group", 1);
   Tensor* db = ctx.outputs.size() > 1 && ctx.out(1).defined() ? &ctx.out(1) : nullptr;
+  if (ctx.outputs.size() > 2 && ctx.out(2).defined())
+    CONDENSE_TRY(conv_grad_data(ctx, dy, w, ctx.out(2)));
   return visit_train_float(ctx, dy.dtype(), [&]<typename T>() -> Status {
     const int64_t N = x.dim(0), C = x.dim(1), M = dy.dim(1), Cg = C / group, Mg = M / group;
     const int64_t Isz = g.in_size(), Osz = g.out_size(), Ksz = g.kernel_size();
