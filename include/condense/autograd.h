@@ -2,29 +2,30 @@
 // Session runs. The backward pass is built from one gradient rule per op (src/ops/*_grad.cpp);
 // backward-only ops live in the internal "com.condense.train" family (ops/train.inc).
 //
+//   using namespace condense;
 //   // LeNet-5 with a cross-entropy loss on its logits.
-//   auto g = condense::zoo::build("lenet5");                     // input (N, 1, 28, 28), "logits"
+//   Result<ir::Graph> g = zoo::build("lenet5");                   // input (N, 1, 28, 28), "logits"
 //   ir::Value* labels = g->add_input("labels", DType::I64, {ir::Dim::sym("N")});
 //   ir::Node* ce = g->add_node(OpKind::SoftmaxCrossEntropyLoss,
 //                              {g->find_value("logits"), labels}, 1, "loss");
 //   g->outputs = {ce->outputs[0]};
 //
-//   auto params = condense::autograd::select_parameters(*g, ".*");   // every float weight
-//   condense::autograd::TrainingOptions opts;
-//   opts.parameters = *params;
-//   opts.extra_outputs = {"logits"};                                // for accuracy
-//   auto tg = condense::autograd::build_training_graph(std::move(*g), "loss", opts);
+//   autograd::TrainingOptions opts;
+//   opts.parameters = *autograd::select_parameters(*g, ".*");    // every float weight and bias
+//   opts.extra_outputs = {"logits"};                               // for accuracy
+//   auto tg = autograd::build_training_graph(std::move(*g), "loss", opts);
 //   if (!tg) { /* tg.status().message() names the op or value at fault */ }
 //
-//   // Feeds: the forward inputs, then the parameters (and BN running statistics, a dropout seed).
-//   std::vector<Tensor> state = tg->initial_inputs();   // current values of params and states
-//   auto session = condense::Session::create(std::move(tg->graph), {.threads = 2});
+//   // Feeds: the data inputs plus the parameters' (and BN statistics') current values.
+//   std::vector<Tensor> state = tg->initial_inputs();  // params then states; updated by the trainer
+//   auto session = Session::create(std::move(tg->graph), {.threads = 2});
 //   std::map<std::string, Tensor> feeds = tg->feeds(state);
-//   feeds["input"] = images;                                       // (128, 1, 28, 28) f32
-//   feeds["labels"] = targets;                                     // (128) i64
-//   auto out = (*session)->run(feeds);
+//   feeds["input"] = images;                                        // (128, 1, 28, 28) f32
+//   feeds["labels"] = targets;                                      // (128) i64
+//   Result<std::vector<Tensor>> out = (*session)->run(feeds);
 //   // (*out)[tg->loss_output] is the loss; (*out)[tg->params[i].grad_output] the gradient of
-//   // parameter i (its shape and dtype); (*out)[tg->states[j].output] the updated BN statistic j.
+//   // parameter i (its shape and dtype); (*out)[tg->states[j].output] the updated BN statistic j,
+//   // which the trainer feeds back as state[params.size() + j] on the next step.
 //
 // Graph contract (what an optimizer or trainer builds on):
 //   inputs  = the forward graph's inputs, then one per parameter, then one per state (BN running
