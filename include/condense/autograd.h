@@ -34,6 +34,8 @@
 //             folding never touches them; frozen initializers stay constants.
 //   outputs = the loss, one gradient per parameter (in `params` order), one update per state,
 //             then `extra_outputs`.
+// An optimizer step can be appended to the same graph: graph.inputs[p.input] is parameter p's
+// value and graph.outputs[p.grad_output] its gradient; new outputs go after the existing ones.
 // Gradients of values used several times are summed; values that do not lead to the loss or do
 // not depend on a parameter get no gradient work (frozen branches, integer paths).
 //
