@@ -97,7 +97,18 @@ KnownMap run_probe(const ir::Graph& g, const std::vector<ir::Node*>& order, int6
     }
     std::vector<TensorInfo> outs(n->outputs.size());
     InferCtx ictx{*n, ins, outs};
-    if (!infer_fn(n->op)(ictx)) continue;
+    if (!infer_fn(n->op)(ictx)) {
+      // A probe size this node rejects (a batch baked into a Reshape, say): keep the dtype of
+      // its first input flowing, shapes unknown, so later nodes still get typed.
+      for (const ir::Value* o : n->outputs) {
+        if (!o) continue;
+        Known k;
+        k.info.dtype = ins.empty() || !ins[0].present ? o->dtype : ins[0].dtype;
+        k.info.shape_known = false;
+        known[o] = std::move(k);
+      }
+      continue;
+    }
     for (size_t i = 0; i < n->outputs.size(); ++i) {
       if (!n->outputs[i] || !outs[i].present) continue;
       known[n->outputs[i]].info = outs[i];

@@ -382,6 +382,39 @@ TEST(AutogradBuilder, BadInputIsAClearError) {
   EXPECT_NE(u.status().message().find("does not depend on any"), std::string::npos);
 }
 
+TEST(AutogradBuilder, BatchBakedIntoAReshapeStillBuilds) {
+  // The input's batch is symbolic but a Reshape fixes it to 4: the static analysis cannot
+  // infer shapes past it with its probe sizes, yet dtypes (and the graph) still come out right.
+  std::mt19937 rng(16);
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", DType::F32, {ir::Dim::sym("N"), 6});
+  ir::Value* r =
+      g.add_node(OpKind::Reshape, {x, g.add_constant("shape", i64s({4, 3, 2}))}, 1, "reshape")
+          ->outputs[0];
+  ir::Value* w = g.add_constant("w", random_f32({2}, rng));
+  ir::Value* y = g.add_node(OpKind::Mul, {r, w}, 1, "mul")->outputs[0];
+  ir::Node* sum = g.add_node(OpKind::ReduceSum, {y}, 1, "loss");
+  sum->attrs["keepdims"] = A::of_int(0);
+  g.outputs = {sum->outputs[0]};
+  autograd::TrainingOptions opts;
+  opts.parameters = {"w"};
+  auto tg = autograd::build_training_graph(std::move(g), "loss", opts);
+  ASSERT_TRUE(tg.is_ok()) << tg.status().message();
+  auto feeds = tg->feeds(tg->initial_inputs());
+  Tensor xs = random_f32({4, 6}, rng);
+  feeds["x"] = xs;
+  auto s = Session::create(std::move(tg->graph), {.threads = 1});
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  auto out = s.value()->run(feeds);
+  ASSERT_TRUE(out.is_ok()) << out.status().message();
+  // d/dw_j sum(x.reshape(4, 3, 2) * w) = sum of x over the elements that meet w_j.
+  for (int64_t j = 0; j < 2; ++j) {
+    double want = 0;
+    for (int64_t i = j; i < 24; i += 2) want += xs.get_f64(i);
+    EXPECT_NEAR((*out)[1].get_f64(j), want, 1e-5);
+  }
+}
+
 TEST(AutogradBuilder, SelectParametersSkipsIndexAndBoundConstants) {
   std::mt19937 rng(14);
   ir::Graph g;
