@@ -175,6 +175,37 @@ Status grad_Elu(GradCtx& ctx) {
   return act_grad(ctx, "Elu", false, ctx.node.attr_float("alpha", 1.f));
 }
 
+Status grad_Selu(GradCtx& ctx) {
+  return act_grad(ctx, "Selu", false, ctx.node.attr_float("alpha", 1.67326319217681884765625f),
+                  ctx.node.attr_float("gamma", 1.05070102214813232421875f));
+}
+Status grad_Celu(GradCtx& ctx) {
+  return act_grad(ctx, "Celu", false, ctx.node.attr_float("alpha", 1.f));
+}
+Status grad_Softsign(GradCtx& ctx) {
+  return act_grad(ctx, "Softsign", false);
+}
+Status grad_Mish(GradCtx& ctx) {
+  return act_grad(ctx, "Mish", false);
+}
+Status grad_Swish(GradCtx& ctx) {
+  return act_grad(ctx, "Swish", false, ctx.node.attr_float("alpha", 1.f));
+}
+Status grad_ThresholdedRelu(GradCtx& ctx) {
+  return act_grad(ctx, "ThresholdedRelu", false, ctx.node.attr_float("alpha", 1.f));
+}
+
+// d sin = cos, d cos = -sin.
+Status grad_Sin(GradCtx& ctx) {
+  ctx.dx[0] = ctx.op(OpKind::Mul, {ctx.dy(0), ctx.op(OpKind::Cos, {ctx.in(0)})});
+  return Status::ok();
+}
+Status grad_Cos(GradCtx& ctx) {
+  ir::Value* s = ctx.op(OpKind::Sin, {ctx.in(0)});
+  ctx.dx[0] = ctx.op(OpKind::Neg, {ctx.op(OpKind::Mul, {ctx.dy(0), s})});
+  return Status::ok();
+}
+
 // Clip(x, min?, max?): dy passes where min <= x <= max. Constant (or absent) bounds use
 // ActivationGrad; bounds computed at run time use a mask.
 Status grad_Clip(GradCtx& ctx) {

@@ -4,6 +4,8 @@
 //   Relu: X or Y (same sign)      LeakyRelu(alpha): X      Clip(alpha = min, beta = max): X
 //   Sigmoid: Y                    Tanh: Y                  Gelu, GeluTanh, Erf: X
 //   HardSigmoid(alpha, beta): X   HardSwish: X             Softplus: X       Elu(alpha): X
+//   Selu(alpha, beta = gamma): X  Celu(alpha): X           Softsign: X       Mish: X
+//   Swish(alpha): X               ThresholdedRelu(alpha): X
 // Kinks take the one-sided derivative PyTorch takes: Relu'(0) = 0, Clip passes min <= x <= max.
 #pragma once
 
@@ -13,36 +15,23 @@
 
 namespace condense {
 
+// The kinds, one list: the enum and the name lookup come from it.
+#define CONDENSE_GRAD_ACTS(X)                                                             \
+  X(Relu) X(LeakyRelu) X(Clip) X(Sigmoid) X(Tanh) X(Gelu) X(GeluTanh) X(Erf) X(HardSigmoid) \
+  X(HardSwish) X(Softplus) X(Elu) X(Selu) X(Celu) X(Softsign) X(Mish) X(Swish)             \
+  X(ThresholdedRelu)
+
 enum class GradAct {
-  Relu,
-  LeakyRelu,
-  Clip,
-  Sigmoid,
-  Tanh,
-  Gelu,
-  GeluTanh,
-  Erf,
-  HardSigmoid,
-  HardSwish,
-  Softplus,
-  Elu
+#define CONDENSE_X(name) name,
+  CONDENSE_GRAD_ACTS(CONDENSE_X)
+#undef CONDENSE_X
 };
 
 inline std::optional<GradAct> grad_act_from_name(std::string_view s) {
-  constexpr std::pair<std::string_view, GradAct> kNames[] = {{"Relu", GradAct::Relu},
-                                                             {"LeakyRelu", GradAct::LeakyRelu},
-                                                             {"Clip", GradAct::Clip},
-                                                             {"Sigmoid", GradAct::Sigmoid},
-                                                             {"Tanh", GradAct::Tanh},
-                                                             {"Gelu", GradAct::Gelu},
-                                                             {"GeluTanh", GradAct::GeluTanh},
-                                                             {"Erf", GradAct::Erf},
-                                                             {"HardSigmoid", GradAct::HardSigmoid},
-                                                             {"HardSwish", GradAct::HardSwish},
-                                                             {"Softplus", GradAct::Softplus},
-                                                             {"Elu", GradAct::Elu}};
-  for (const auto& [name, kind] : kNames)
-    if (name == s) return kind;
+#define CONDENSE_X(name) \
+  if (s == #name) return GradAct::name;
+  CONDENSE_GRAD_ACTS(CONDENSE_X)
+#undef CONDENSE_X
   return std::nullopt;
 }
 
@@ -83,6 +72,25 @@ inline T activation_derivative(GradAct kind, T alpha, T beta, T t) {
       return T(1) / (T(1) + std::exp(-t));
     case GradAct::Elu:
       return t > T(0) ? T(1) : alpha * std::exp(t);
+    case GradAct::Selu:  // beta is gamma
+      return t > T(0) ? beta : beta * alpha * std::exp(t);
+    case GradAct::Celu:
+      return t > T(0) ? T(1) : std::exp(t / alpha);
+    case GradAct::Softsign: {
+      const T d = T(1) + std::abs(t);
+      return T(1) / (d * d);
+    }
+    case GradAct::Mish: {  // tanh(sp) + x * sigmoid(x) * (1 - tanh(sp)^2), sp = softplus(x)
+      const T sp = t > T(20) ? t : std::log1p(std::exp(t));
+      const T th = std::tanh(sp), s = T(1) / (T(1) + std::exp(-t));
+      return th + t * s * (T(1) - th * th);
+    }
+    case GradAct::Swish: {  // s + alpha x s (1 - s), s = sigmoid(alpha x)
+      const T s = T(1) / (T(1) + std::exp(-alpha * t));
+      return s + alpha * t * s * (T(1) - s);
+    }
+    case GradAct::ThresholdedRelu:
+      return t > alpha ? T(1) : T(0);
   }
   return T(0);
 }

@@ -75,6 +75,16 @@ TEST(GradElementwise, Unary) {
       {OpKind::Softplus, {}, 0, -3, 3, false},
       {OpKind::Elu, {{"alpha", A::of_float(0.7f)}}, 0, 0, 0, true},
       {OpKind::Identity, {}, 0, -1, 1, false},
+      {OpKind::Selu, {}, 0, 0, 0, true},
+      {OpKind::Selu, {{"alpha", A::of_float(1.2f)}, {"gamma", A::of_float(0.8f)}}, 0, 0, 0, true},
+      {OpKind::Celu, {{"alpha", A::of_float(0.6f)}}, 0, 0, 0, true},
+      {OpKind::Softsign, {}, 0, 0, 0, true},
+      {OpKind::Mish, {}, 0, -3, 3, false},
+      {OpKind::Swish, {}, 0, -3, 3, false},
+      {OpKind::Swish, {{"alpha", A::of_float(1.7f)}}, 0, -3, 3, false},
+      {OpKind::ThresholdedRelu, {{"alpha", A::of_float(0.3f)}}, 0.3, 0, 0, true},
+      {OpKind::Sin, {}, 0, -3, 3, false},
+      {OpKind::Cos, {}, 0, -3, 3, false},
   };
   std::mt19937 rng(4);
   for (const UnaryCase& u : cases) {
