@@ -1,4 +1,5 @@
 // Finite-difference checks of the elementwise gradient rules (f64).
+#include <condense/session.h>
 #include <gtest/gtest.h>
 
 #include "grad_check.h"
@@ -154,11 +155,33 @@ TEST(GradElementwise, Where) {
 
 TEST(GradElementwise, CastFloatToFloat) {
   std::mt19937 rng(8);
-  GradCase c{"Cast f64 -> f32 -> projection", OpKind::Cast};
-  c.attrs["to"] = A::of_int(1);  // f32: the projection only reads f64 outputs, so cast back
+  GradCase c("Cast f64 -> f64", OpKind::Cast);
+  c.attrs["to"] = A::of_int(11);
   c.inputs = {param(uniform({4}, rng))};
-  c.attrs["to"] = A::of_int(11);  // f64 -> f64 is the identity cast
   check_gradients(c);
+  // f64 -> f32 -> f64: the gradient is cast back at each step (loss = sum(w * cast(cast(p)))).
+  ir::Graph g;
+  ir::Value* p = g.add_constant("p", uniform({5}, rng));
+  ir::Node* down = g.add_node(OpKind::Cast, {p}, 1, "down");
+  down->attrs["to"] = A::of_int(1);
+  ir::Node* up = g.add_node(OpKind::Cast, {down->outputs[0]}, 1, "up");
+  up->attrs["to"] = A::of_int(11);
+  const Tensor w = uniform({5}, rng);
+  ir::Value* prod =
+      g.add_node(OpKind::Mul, {up->outputs[0], g.add_constant("w", w)}, 1, "mul")->outputs[0];
+  ir::Node* sum = g.add_node(OpKind::ReduceSum, {prod}, 1, "loss");
+  sum->attrs["keepdims"] = A::of_int(0);
+  g.outputs = {sum->outputs[0]};
+  autograd::TrainingOptions opts;
+  opts.parameters = {"p"};
+  auto tg = autograd::build_training_graph(std::move(g), "loss", opts);
+  ASSERT_TRUE(tg.is_ok()) << tg.status().message();
+  auto s = Session::create(std::move(tg->graph), {.threads = 1, .optimize = false});
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  auto out = (*s)->run(std::map<std::string, Tensor>{{"p", uniform({5}, rng)}});
+  ASSERT_TRUE(out.is_ok()) << out.status().message();
+  ASSERT_EQ((*out)[1].dtype(), DType::F64);
+  for (int64_t i = 0; i < 5; ++i) EXPECT_NEAR((*out)[1].get_f64(i), w.get_f64(i), 1e-6);
 }
 
 }  // namespace
