@@ -1,7 +1,11 @@
 // Trainable-parameter selection and the TrainingGraph feed helpers.
 #include <condense/autograd.h>
 
+// GCC 12 reports a false -Wmaybe-uninitialized inside <regex> at -O2 with sanitizers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <regex>
+#pragma GCC diagnostic pop
 #include <unordered_set>
 
 #include "ops/grad.h"
