@@ -21,7 +21,8 @@ namespace condense {
   X(shape)                      \
   X(nn)                         \
   X(rnn)                        \
-  X(quant)
+  X(quant)                      \
+  X(train)
 
 enum class OpKind : uint16_t {
 #define CONDENSE_OP(name, domain, in_min, in_max, out_min, out_max) name,
@@ -42,5 +43,8 @@ struct OpSchema {
 const OpSchema& op_schema(OpKind k);
 std::string_view op_name(OpKind k);
 std::optional<OpKind> op_from_onnx(std::string_view domain, std::string_view type);
+// Ops of the "com.condense.train" family (include/condense/ops/train.inc): backward and
+// training-only forward ops that exist only inside condense's training graphs.
+bool is_internal_training_op(OpKind k);
 
 }  // namespace condense

@@ -142,6 +142,11 @@ Status export_graph(const ir::Graph& g, int64_t opset, ::onnx::GraphProto* gp) {
   }
   const auto& hooks = op_hooks();
   for (const auto& n : g.nodes()) {
+    if (is_internal_training_op(n->op))
+      return Status::errorf(
+          "node {} is an internal op of condense training graphs (domain '{}'): a training graph "
+          "is not exported; export the forward model with the trained parameters instead",
+          n->describe(), op_schema(n->op).domain);
     ::onnx::NodeProto* np = gp->add_node();
     np->set_name(n->name);
     np->set_op_type(std::string(op_name(n->op)));

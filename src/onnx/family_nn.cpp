@@ -7,16 +7,17 @@ namespace condense::onnx_internal {
 
 namespace {
 // BatchNormalization before opset 9 carried `spatial` (always 1 in practice; per-activation
-// statistics are not supported), before opset 7 `is_test` and `consumed_inputs`; from opset 14 on
-// `momentum` only matters in training mode. The canonical form keeps epsilon (and training_mode).
+// statistics are not supported), before opset 7 `is_test` and `consumed_inputs`. `momentum` only
+// matters in training mode (and to training graphs); the canonical form keeps epsilon, momentum
+// and training_mode.
 Status upgrade_batchnorm(UpgradeCtx& u) {
   if (u.opset < 9 && u.node.attr_int("spatial", 1) != 1)
     return Status::errorf("node {}: BatchNormalization with spatial=0 is not supported",
                           u.node.describe());
-  for (const char* a : {"spatial", "is_test", "consumed_inputs", "momentum"}) u.node.attrs.erase(a);
+  for (const char* a : {"spatial", "is_test", "consumed_inputs"}) u.node.attrs.erase(a);
   // Before opset 9, inference graphs often declared the training outputs (running and saved
   // statistics) too; trailing ones that are not graph outputs are dropped. (From opset 14 they
-  // exist only with training_mode=1, which infer rejects with a clear message.)
+  // exist only with training_mode=1.)
   if (u.opset < 9) {
     auto is_graph_output = [&](const ir::Value* v) {
       return std::find(u.graph.outputs.begin(), u.graph.outputs.end(), v) != u.graph.outputs.end();

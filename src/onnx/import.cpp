@@ -142,6 +142,11 @@ Result<ir::Graph> import_graph(const ::onnx::GraphProto& gp, ImportCtx& ctx, boo
     std::string domain = np.domain() == "ai.onnx" ? "" : np.domain();
     int64_t opset = ctx.opsets.count(domain) ? ctx.opsets[domain] : 0;
     auto op = op_from_onnx(domain, np.op_type());
+    if (op && is_internal_training_op(*op))
+      return Status::errorf(
+          "node '{}': '{}' (domain '{}') is an internal op of condense training graphs and is not "
+          "read from files",
+          name, np.op_type(), domain);
     if (!op)
       return Status::errorf("unsupported op '{}' (domain '{}', opset {}) at node '{}'", np.op_type(),
                             domain.empty() ? "ai.onnx" : domain, opset, name);

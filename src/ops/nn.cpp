@@ -88,20 +88,20 @@ Status infer_Gemm(InferCtx& ctx) {
   return Status::ok();
 }
 
-// BatchNormalization, inference form: y = (x - mean) / sqrt(var + epsilon) * scale + B, with
-// x: (N, C, ...) and the four statistics (C).
+// BatchNormalization: y = (x - mean) / sqrt(var + epsilon) * scale + B, with x: (N, C, ...) and
+// the four statistics (C). training_mode = 1: the batch's statistics, and the optional outputs
+// running_mean / running_var (C) updated with momentum (a forward run; training graphs rewrite
+// the node to BatchNormTraining, see docs/autograd.md).
 Status infer_BatchNormalization(InferCtx& ctx) {
   CONDENSE_TRY(check_dtype(ctx, 0, kFloatTypes));
   for (size_t i = 1; i < 5; ++i) CONDENSE_TRY(check_dtype(ctx, i, kFloatTypes));
-  if (ctx.node.attr_int("training_mode", 0) != 0)
-    return ctx.fail(
-        "training_mode=1 is not supported (condense runs BatchNormalization in inference form; "
-        "training uses the autograd engine)");
+  const bool training = ctx.node.attr_int("training_mode", 0) != 0;
   for (size_t i = 1; i < ctx.outputs.size(); ++i)
-    if (ctx.node.output(i))
+    if (ctx.node.output(i) && !training)
       return ctx.fail("outputs running_mean/running_var exist only with training_mode=1");
   if (any_unknown(ctx)) {
-    ctx.set_out_unknown(0, ctx.in(0).dtype);
+    for (size_t i = 0; i < ctx.outputs.size(); ++i)
+      if (ctx.node.output(i)) ctx.set_out_unknown(i, ctx.in(i == 0 ? 0 : 2 + i).dtype);
     return Status::ok();
   }
   const Shape& x = ctx.in(0).shape;
@@ -113,6 +113,8 @@ Status infer_BatchNormalization(InferCtx& ctx) {
                       shape_str(s), x[1], shape_str(x));
   }
   set_like_input(ctx, 0);
+  for (size_t i = 1; i < ctx.outputs.size(); ++i)
+    if (ctx.node.output(i)) ctx.set_out(i, ctx.in(2 + i).dtype, {x[1]});
   return Status::ok();
 }
 

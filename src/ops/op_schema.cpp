@@ -32,4 +32,8 @@ std::optional<OpKind> op_from_onnx(std::string_view domain, std::string_view typ
   return it->second;
 }
 
+bool is_internal_training_op(OpKind k) {
+  return op_schema(k).domain == "com.condense.train";
+}
+
 }  // namespace condense

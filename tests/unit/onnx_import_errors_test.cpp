@@ -118,3 +118,11 @@ TEST(OnnxImportErrors, MutatedModelsNeverCrash) {
   for (size_t n = 0; n < good.size(); ++n)
     EXPECT_FALSE(onnx::import_bytes(good.substr(0, n), "")) << n;
 }
+
+TEST(OnnxImportErrors, InternalTrainingOpsAreRefused) {
+  // The com.condense.train family exists only in training graphs built in memory.
+  Pb g;
+  g.m(kNode, node("SoftmaxGrad", {"x", "x"}, {"y"}, "sg", "com.condense.train"));
+  g.s(kName, "g").m(kInput, value_info("x", 1, {2})).m(kOutput, value_info("y", 1, {2}));
+  expect_error(model(g, 17, {"com.condense.train"}), {"'sg'", "SoftmaxGrad", "training graphs"});
+}

@@ -1,4 +1,4 @@
-// Reference kernels: BatchNormalization (inference), InstanceNormalization, LRN.
+// Reference kernels: BatchNormalization (inference and training_mode), InstanceNormalization, LRN.
 // x: (N, C, D...); statistics per channel, computed in double.
 #include <cmath>
 #include <vector>
@@ -41,11 +41,60 @@ Status channel_affine(KernelCtx& ctx, const std::vector<double>& mul,
 }
 }  // namespace
 
+namespace {
+// Per-channel mean and biased variance of x (N, C, D...).
+void batch_statistics(const Tensor& x, std::vector<double>& mean, std::vector<double>& var) {
+  const int64_t N = x.dim(0), C = x.dim(1);
+  const int64_t sp = N * C != 0 ? x.numel() / (N * C) : 0;
+  const double count = static_cast<double>(N * sp);
+  mean.assign(C, 0.0);
+  var.assign(C, 0.0);
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < sp; ++i) mean[c] += x.get_f64((n * C + c) * sp + i);
+    mean[c] = count > 0 ? mean[c] / count : 0.0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < sp; ++i)
+        var[c] += std::pow(x.get_f64((n * C + c) * sp + i) - mean[c], 2);
+    var[c] = count > 0 ? var[c] / count : 0.0;
+  }
+}
+
+Status store_f64(KernelCtx& ctx, Tensor& t, const std::vector<double>& v) {
+  return visit_dtype(t.dtype(), [&]<typename T>() -> Status {
+    if constexpr (!std::is_floating_point_v<compute_t<T>>) {
+      return ctx.fail("unsupported dtype {}", dtype_name(t.dtype()));
+    } else {
+      for (size_t i = 0; i < v.size(); ++i) t.data<T>()[i] = convert<T>(v[i]);
+      return Status::ok();
+    }
+  });
+}
+}  // namespace
+
 // y = (x - mean) / sqrt(var + epsilon) * scale + B, folded into one multiply-add per channel.
+// training_mode = 1: mean and var are the batch's (biased variance), and the optional outputs
+// running_mean / running_var are input * momentum + batch * (1 - momentum).
 Status ref_BatchNormalization(KernelCtx& ctx) {
   const double eps = ctx.node.attr_float("epsilon", 1e-5f);
-  const std::vector<double> scale = as_f64(ctx.in(1)), bias = as_f64(ctx.in(2)),
-                            mean = as_f64(ctx.in(3)), var = as_f64(ctx.in(4));
+  const bool training = ctx.node.attr_int("training_mode", 0) != 0;
+  const std::vector<double> scale = as_f64(ctx.in(1)), bias = as_f64(ctx.in(2));
+  std::vector<double> mean = as_f64(ctx.in(3)), var = as_f64(ctx.in(4));
+  if (training) {
+    std::vector<double> bmean, bvar;
+    batch_statistics(ctx.in(0), bmean, bvar);
+    const double m = ctx.node.attr_float("momentum", 0.9f);
+    for (size_t i = 1; i < 3 && i < ctx.outputs.size(); ++i) {
+      if (!ctx.out(i).defined()) continue;
+      const std::vector<double>& in = i == 1 ? mean : var;
+      const std::vector<double>& batch = i == 1 ? bmean : bvar;
+      std::vector<double> r(in.size());
+      for (size_t c = 0; c < r.size(); ++c) r[c] = in[c] * m + batch[c] * (1 - m);
+      CONDENSE_TRY(store_f64(ctx, ctx.out(i), r));
+    }
+    mean = std::move(bmean);
+    var = std::move(bvar);
+  }
   std::vector<double> mul(scale.size()), add(scale.size());
   for (size_t c = 0; c < scale.size(); ++c) {
     mul[c] = scale[c] / std::sqrt(var[c] + eps);
