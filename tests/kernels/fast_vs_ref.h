@@ -22,6 +22,30 @@ inline Tensor random_tensor(Shape shape, std::mt19937& rng, float lo = -1.f, flo
   return t;
 }
 
+// Runs both sessions twice on `feeds` (the second run goes through the primitive caches) and
+// expects every output to agree to 1e-4 relative; `worst` (optional) gets the largest |diff|.
+inline void run_and_compare(Session& fast, Session& ref, const std::vector<Tensor>& feeds,
+                            double* worst = nullptr) {
+  for (int rep = 0; rep < 2; ++rep) {
+    auto yf = fast.run(feeds);
+    auto yr = ref.run(feeds);
+    ASSERT_TRUE(yf.is_ok()) << yf.status().message();
+    ASSERT_TRUE(yr.is_ok()) << yr.status().message();
+    ASSERT_EQ(yf->size(), yr->size());
+    for (size_t o = 0; o < yf->size(); ++o) {
+      const Tensor& a = (*yf)[o];
+      const Tensor& b = (*yr)[o];
+      ASSERT_EQ(a.shape(), b.shape()) << "output " << o;
+      ASSERT_EQ(a.dtype(), b.dtype()) << "output " << o;
+      for (int64_t i = 0; i < a.numel(); ++i) {
+        const double x = a.get_f64(i), y = b.get_f64(i);
+        ASSERT_NEAR(x, y, 1e-4 + 1e-4 * std::abs(y)) << "output " << o << " element " << i;
+        if (worst) *worst = std::max(*worst, std::abs(x - y));
+      }
+    }
+  }
+}
+
 struct Case {
   OpKind op;
   std::string config;                          // printed on failure
@@ -85,23 +109,7 @@ inline void check(const Case& c, bool expect_fast = true, std::string_view kerne
     EXPECT_EQ((*fast)->report()[0].kernel, kernel);
   }
   double worst = 0;
-  for (int rep = 0; rep < 2; ++rep) {  // the second run goes through the primitive cache
-    auto yf = (*fast)->run(feeds);
-    auto yr = (*ref)->run(feeds);
-    ASSERT_TRUE(yf.is_ok()) << yf.status().message();
-    ASSERT_TRUE(yr.is_ok()) << yr.status().message();
-    ASSERT_EQ(yf->size(), yr->size());
-    for (size_t o = 0; o < yf->size(); ++o) {
-      const Tensor& a = (*yf)[o];
-      const Tensor& b = (*yr)[o];
-      ASSERT_EQ(a.shape(), b.shape()) << "output " << o;
-      for (int64_t i = 0; i < a.numel(); ++i) {
-        const double x = a.get_f64(i), y = b.get_f64(i);
-        ASSERT_NEAR(x, y, 1e-4 + 1e-4 * std::abs(y)) << "output " << o << " element " << i;
-        worst = std::max(worst, std::abs(x - y));
-      }
-    }
-  }
+  run_and_compare(**fast, **ref, feeds, &worst);
   if (max_diff) *max_diff = worst;
 }
 

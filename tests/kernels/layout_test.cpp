@@ -78,22 +78,8 @@ TEST(Layout, BlockedActivationsMatchTheReference) {
     ASSERT_TRUE(fast.is_ok()) << fast.status().message();
     ASSERT_TRUE(ref.is_ok()) << ref.status().message();
     std::vector<Tensor> feeds = {random_tensor({batch, 3, 12, 12}, rng)};
-    for (int rep = 0; rep < 2; ++rep) {
-      auto yf = (*fast)->run(feeds);
-      auto yr = (*ref)->run(feeds);
-      ASSERT_TRUE(yf.is_ok()) << yf.status().message();
-      ASSERT_TRUE(yr.is_ok()) << yr.status().message();
-      ASSERT_EQ(yf->size(), yr->size());
-      for (size_t o = 0; o < yf->size(); ++o) {
-        const Tensor& a = (*yf)[o];
-        const Tensor& b = (*yr)[o];
-        ASSERT_EQ(a.shape(), b.shape()) << "output " << o;
-        ASSERT_EQ(a.dtype(), b.dtype()) << "output " << o;
-        for (int64_t i = 0; i < a.numel(); ++i)
-          ASSERT_NEAR(a.get_f64(i), b.get_f64(i), 1e-4 + 1e-4 * std::abs(b.get_f64(i)))
-              << "output " << o << " element " << i;
-      }
-    }
+    test::run_and_compare(**fast, **ref, feeds);
+    if (HasFatalFailure()) return;
     std::map<std::string, std::string> layout;
     for (const NodeReport& r : (*fast)->report()) layout[r.name] = r.layout;
     // Convolutions read by oneDNN kernels or transparent ops only write blocked.
