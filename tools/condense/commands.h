@@ -22,7 +22,9 @@ struct Command {
   X(run)                         \
   X(bench)                       \
   X(convert)                     \
-  X(zoo)
+  X(zoo)                         \
+  X(train)                       \
+  X(eval)
 
 #define CONDENSE_X(name) Command make_##name##_command();
 CONDENSE_CLI_COMMANDS(CONDENSE_X)
