@@ -109,8 +109,8 @@ class Trainer {
 struct EvalOptions {
   int64_t batch_size = 256;
   int threads = 0;
-  std::string input;   // empty: the model's only input
-  std::string output;  // empty: its first output
+  std::string input{};   // empty: the model's only input
+  std::string output{};  // empty: its first output
   // Called after every batch with (samples done, total).
   std::function<void(int64_t, int64_t)> on_batch{};
 };
