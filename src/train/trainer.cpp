@@ -61,10 +61,12 @@ Result<std::unique_ptr<Trainer>> Trainer::create(ir::Graph model, const TrainerO
   impl->input = io.input->name;
   impl->input_dims = io.input_dims;
   impl->num_classes = io.num_classes;
-  // The batch dimension is free: a model exported with a fixed batch trains at any batch size
-  // (shape inference finds nodes that hard-code it, e.g. a Reshape to (1, -1)).
-  io.input->dims[0] = ir::Dim::sym("N");
+  // model() returns the model as given, fixed batch size included.
   impl->forward = ir::clone_graph(model);
+  // The batch dimension of the training graph is free: a model exported with a fixed batch
+  // trains at any batch size (shape inference finds nodes that hard-code it, e.g. a Reshape to
+  // (1, -1)).
+  io.input->dims[0] = ir::Dim::sym("N");
 
   CONDENSE_ASSIGN_OR_RETURN(std::vector<Parameter> selected,
                             select_parameters(model, options.params));
