@@ -24,7 +24,9 @@ struct Command {
   X(convert)                     \
   X(zoo)                         \
   X(train)                       \
-  X(eval)
+  X(eval)                        \
+  X(calibrate)                   \
+  X(quantize)
 
 #define CONDENSE_X(name) Command make_##name##_command();
 CONDENSE_CLI_COMMANDS(CONDENSE_X)

@@ -1,0 +1,137 @@
+// The calibration table as JSON: written by `condense calibrate`, edited by users, read back by
+// `condense quantize --calib-table`.
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "compress/quant/common.h"
+
+namespace condense::quant {
+
+namespace {
+using Json = nlohmann::ordered_json;
+
+// The shortest decimal that reads back as the same f32 ("0.0177", not 0.017699999734759331).
+double short_float(float v) {
+  return std::stod(fmt::format("{}", v));
+}
+
+Result<float> read_float(const Json& j, std::string_view what) {
+  if (!j.is_number()) return Status::errorf("{} must be a number (got {})", what, j.dump());
+  const double v = j.get<double>();
+  if (!std::isfinite(v) || std::abs(v) > 3.4e38)
+    return Status::errorf("{} = {} is not a finite f32", what, v);
+  return static_cast<float>(v);
+}
+}  // namespace
+
+const TensorCalibration* CalibrationTable::find(std::string_view name) const {
+  for (const TensorCalibration& t : tensors)
+    if (t.name == name) return &t;
+  return nullptr;
+}
+
+std::string calibration_table_to_json(const CalibrationTable& table) {
+  Json tensors = Json::object();
+  for (const TensorCalibration& t : table.tensors) {
+    Json e;
+    e["method"] = std::string(method_name(t.method));
+    e["min"] = short_float(t.range.min);
+    e["max"] = short_float(t.range.max);
+    e["range"] = Json::array({short_float(t.range.lo), short_float(t.range.hi)});
+    e["dtype"] = std::string(quant_dtype_word(t.dtype));
+    e["symmetric"] = t.symmetric;
+    e["scale"] = short_float(t.qparams.scale);
+    e["zero_point"] = t.qparams.zero_point;
+    tensors[t.name] = std::move(e);
+  }
+  Json j;
+  j["format"] = "condense-calibration";
+  j["version"] = 1;
+  j["model"] = table.model;
+  j["data"] = table.data;
+  j["samples"] = table.samples;
+  j["batches"] = table.batches;
+  j["tensors"] = std::move(tensors);
+  return j.dump(2) + "\n";
+}
+
+Result<CalibrationTable> parse_calibration_table(std::string_view text) {
+  Json j;
+  try {
+    j = Json::parse(text);
+  } catch (const std::exception& e) {
+    return Status::errorf("calibration table is not valid JSON: {}", e.what());
+  }
+  if (!j.is_object() || j.value("format", "") != "condense-calibration")
+    return Status::error(
+        "not a calibration table: expected a JSON object with \"format\": "
+        "\"condense-calibration\" (what `condense calibrate` writes)");
+  if (j.value("version", 0) != 1)
+    return Status::errorf("calibration table version {} is not supported (expected 1)",
+                          j.value("version", 0));
+  CalibrationTable t;
+  t.model = j.value("model", "");
+  t.data = j.value("data", "");
+  t.samples = j.value("samples", int64_t{0});
+  t.batches = j.value("batches", int64_t{0});
+  if (!j.contains("tensors") || !j["tensors"].is_object())
+    return Status::error("calibration table: \"tensors\" must be an object of tensor entries");
+  for (const auto& [name, e] : j["tensors"].items()) {
+    const std::string what = fmt::format("calibration table: tensor '{}'", name);
+    if (!e.is_object()) return Status::errorf("{}: entry must be an object", what);
+    for (const auto& [key, v] : e.items()) {
+      static const char* kKeys[] = {"method", "min",       "max",   "range",
+                                    "dtype",  "symmetric", "scale", "zero_point"};
+      if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys))
+        return Status::errorf(
+            "{}: unknown key '{}' (expected method, min, max, range, dtype, symmetric, scale, "
+            "zero_point)",
+            what, key);
+    }
+    TensorCalibration c;
+    c.name = name;
+    if (!e.contains("range") || !e["range"].is_array() || e["range"].size() != 2)
+      return Status::errorf("{}: \"range\" must be [lo, hi]", what);
+    CONDENSE_ASSIGN_OR_RETURN(c.range.lo, read_float(e["range"][0], what + " range[0]"));
+    CONDENSE_ASSIGN_OR_RETURN(c.range.hi, read_float(e["range"][1], what + " range[1]"));
+    if (c.range.lo > c.range.hi)
+      return Status::errorf("{}: range [{}, {}] has lo > hi", what, c.range.lo, c.range.hi);
+    c.range.min = c.range.lo;
+    c.range.max = c.range.hi;
+    if (e.contains("min")) {
+      CONDENSE_ASSIGN_OR_RETURN(c.range.min, read_float(e["min"], what + " min"));
+    }
+    if (e.contains("max")) {
+      CONDENSE_ASSIGN_OR_RETURN(c.range.max, read_float(e["max"], what + " max"));
+    }
+    if (e.contains("method")) {
+      if (!e["method"].is_string()) return Status::errorf("{}: \"method\" must be a string", what);
+      auto m = parse_method(e["method"].get<std::string>());
+      if (!m) return m.status().with_context(what);
+      c.method = *m;
+    }
+    // Scale and zero point are informational: kept to compare with what the range gives.
+    c.qparams.scale = std::numeric_limits<float>::quiet_NaN();
+    if (e.contains("dtype") && e.contains("symmetric") && e.contains("scale") &&
+        e.contains("zero_point")) {
+      if (!e["dtype"].is_string() || !e["symmetric"].is_boolean() ||
+          !e["zero_point"].is_number_integer())
+        return Status::errorf(
+            "{}: dtype must be a string, symmetric a boolean, zero_point an "
+            "integer",
+            what);
+      auto dt = parse_quant_dtype(e["dtype"].get<std::string>());
+      if (!dt) return dt.status().with_context(what);
+      c.dtype = *dt;
+      c.symmetric = e["symmetric"].get<bool>();
+      CONDENSE_ASSIGN_OR_RETURN(c.qparams.scale, read_float(e["scale"], what + " scale"));
+      c.qparams.zero_point = e["zero_point"].get<int32_t>();
+    }
+    t.tensors.push_back(std::move(c));
+  }
+  return t;
+}
+
+}  // namespace condense::quant

@@ -1,0 +1,24 @@
+// Helpers shared by the quantization files: node-name regexes and dtype words.
+#pragma once
+
+#include <condense/quant.h>
+
+// GCC 12 reports a false -Wmaybe-uninitialized inside <regex> at -O2 with sanitizers.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <regex>
+#pragma GCC diagnostic pop
+
+#include <string>
+#include <string_view>
+
+namespace condense::quant {
+
+// "int8", "uint8", "int4", "uint4" (the words the CLI and the JSON files use).
+std::string_view quant_dtype_word(DType t);
+
+// A node-name pattern (ECMAScript regex matched against the whole name); `what` names the
+// option in the error.
+Result<std::regex> compile_name_regex(const std::string& pattern, std::string_view what);
+
+}  // namespace condense::quant

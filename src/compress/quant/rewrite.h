@@ -1,0 +1,45 @@
+// Graph-building helpers shared by the static, weight-only and dynamic rewrites.
+#pragma once
+
+#include <condense/quant.h>
+
+#include <map>
+#include <string>
+
+#include "compress/quant/plan.h"
+
+namespace condense::quant {
+
+// `base` when no value or node has that name yet, else "<base>_<k>".
+std::string unique_name(ir::Graph& g, const std::string& base);
+
+class QdqBuilder {
+ public:
+  explicit QdqBuilder(ir::Graph& g) : g_(g) {}
+
+  // DequantizeLinear of a quantized constant: `base` names the new values
+  // ("<base>_quantized", "<base>_scale", "<base>_zero_point"; output "<base>_dequantized").
+  ir::Value* dequantize_constant(const QuantizedTensor& q, const std::string& base,
+                                 bool with_zero_point = true);
+  // The DequantizeLinear output of weight `w` quantized with `plan`; quantized once per weight
+  // and scheme however many nodes share it. Errors name the weight and the node.
+  Result<ir::Value*> weight(const ir::Node& node, const WeightPlan& plan);
+  // Scalar f32 / integer constants.
+  ir::Value* scalar_f32(const std::string& name, float v);
+  ir::Value* scalar_int(const std::string& name, DType dtype, int32_t v);
+  // Inserts QuantizeLinear -> DequantizeLinear after `v` with per-tensor (scale, zero point):
+  // every reader of v, graph outputs included, reads the DequantizeLinear output instead; a
+  // graph output keeps its name (v is renamed "<name>_float").
+  void quantize_activation(ir::Value* v, ScaleZp qp, DType dtype);
+
+  ir::Graph& graph() { return g_; }
+
+ private:
+  ir::Graph& g_;
+  std::map<std::string, ir::Value*> weights_;  // key: weight name + scheme
+};
+
+// Rewrites for dynamic mode (dynamic.cpp).
+Status rewrite_dynamic(ir::Graph& g, const QuantPlan& plan, QdqBuilder& b);
+
+}  // namespace condense::quant
