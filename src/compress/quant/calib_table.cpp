@@ -32,9 +32,10 @@ const TensorCalibration* CalibrationTable::find(std::string_view name) const {
   return nullptr;
 }
 
+// One line per tensor, so that a table reads (and diffs) like a list:
+//   "conv1_out": {"method": "entropy", "min": 0, "max": 6.18, "range": [0, 5.82], ...},
 std::string calibration_table_to_json(const CalibrationTable& table) {
-  Json tensors = Json::object();
-  for (const TensorCalibration& t : table.tensors) {
+  auto entry = [](const TensorCalibration& t) {
     Json e;
     e["method"] = std::string(method_name(t.method));
     e["min"] = short_float(t.range.min);
@@ -44,17 +45,33 @@ std::string calibration_table_to_json(const CalibrationTable& table) {
     e["symmetric"] = t.symmetric;
     e["scale"] = short_float(t.qparams.scale);
     e["zero_point"] = t.qparams.zero_point;
-    tensors[t.name] = std::move(e);
-  }
-  Json j;
-  j["format"] = "condense-calibration";
-  j["version"] = 1;
-  j["model"] = table.model;
-  j["data"] = table.data;
-  j["samples"] = table.samples;
-  j["batches"] = table.batches;
-  j["tensors"] = std::move(tensors);
-  return j.dump(2) + "\n";
+    // Compact dump, then a space after each ':' and ',' outside strings for reading.
+    std::string compact = e.dump(), out;
+    bool in_string = false;
+    for (size_t i = 0; i < compact.size(); ++i) {
+      const char c = compact[i];
+      out += c;
+      if (c == '"' && (i == 0 || compact[i - 1] != '\\')) in_string = !in_string;
+      if (!in_string && (c == ':' || c == ',')) out += ' ';
+    }
+    return out;
+  };
+  Json head;
+  head["format"] = "condense-calibration";
+  head["version"] = 1;
+  head["model"] = table.model;
+  head["data"] = table.data;
+  head["samples"] = table.samples;
+  head["batches"] = table.batches;
+  std::string out = "{\n";
+  for (const auto& [k, v] : head.items())
+    out += fmt::format("  {}: {},\n", Json(k).dump(), v.dump());
+  out += "  \"tensors\": {";
+  for (size_t i = 0; i < table.tensors.size(); ++i)
+    out += fmt::format("{}\n    {}: {}", i ? "," : "", Json(table.tensors[i].name).dump(),
+                       entry(table.tensors[i]));
+  out += table.tensors.empty() ? "}\n}\n" : "\n  }\n}\n";
+  return out;
 }
 
 Result<CalibrationTable> parse_calibration_table(std::string_view text) {

@@ -78,6 +78,7 @@ Result<FloatCastResult> convert_float(ir::Graph g, DType dt, const std::vector<s
   if (dt != DType::F16 && dt != DType::BF16)
     return Status::errorf("float conversion targets f16 or bf16, not {}", dtype_name(dt));
   CONDENSE_TRY(g.verify());
+  annotate_dtypes(g);
   std::vector<std::regex> keep_re;
   for (const std::string& p : keep) {
     CONDENSE_ASSIGN_OR_RETURN(std::regex re, compile_name_regex(p, "--exclude"));

@@ -96,6 +96,7 @@ class HistogramObserver final : public Observer {
   void begin_pass(int pass) override {
     pass_ = pass;
     if (pass == 1) {
+      zeros_ = 0;
       amax_ = std::max(std::abs(min_), std::abs(max_));
       hist_.assign(static_cast<size_t>(2 * o_.bins), 0.0);
     }
@@ -118,6 +119,10 @@ class HistogramObserver final : public Observer {
       const float v = x[i];
       if (!std::isfinite(v))
         return Status::errorf("{} at element {} of {}", std::isnan(v) ? "NaN" : "Inf", i, x.size());
+      if (v == 0) {  // see zeros_
+        ++zeros_;
+        continue;
+      }
       // Values beyond pass 0's range (a data set that changed between passes) clamp to the end.
       const double t = (double(v) + double(amax_)) * inv;
       const int64_t k = t <= 0 ? 0 : t >= bins2 ? last : static_cast<int64_t>(t);
@@ -132,7 +137,9 @@ class HistogramObserver final : public Observer {
     const double w = double(amax_) / double(o_.bins);
     int64_t i = o_.bins;
     if (o_.method == Method::Percentile) {
-      i = percentile_threshold_bins(fold_histogram(hist_), o_.percentile);
+      std::vector<double> abs_hist = fold_histogram(hist_);
+      abs_hist[0] += double(zeros_);
+      i = percentile_threshold_bins(abs_hist, o_.percentile);
     } else if (o_.method == Method::Entropy) {
       // Levels on each side of 0: half the grid for two-sided data or symmetric quantization,
       // the whole grid for non-negative data under an asymmetric scheme (zero point at the end).
@@ -159,6 +166,11 @@ class HistogramObserver final : public Observer {
   int pass_ = 0;
   float min_ = 0, max_ = 0, amax_ = 0;
   int64_t count_ = 0;
+  // Exact zeros (half of a ReLU's outputs) are counted apart: every candidate range represents 0
+  // exactly, so they say nothing about the clipping threshold, and in the entropy search their
+  // spike, spread over the merged first bin, would outweigh everything else (pinning T where the
+  // first group is still one bin wide). Percentile counts them; entropy and MSE leave them out.
+  int64_t zeros_ = 0;
   std::vector<double> hist_;
 };
 

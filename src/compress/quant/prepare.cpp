@@ -34,6 +34,7 @@ Result<ir::Graph> prepare(ir::Graph g, const QuantizeOptions& options) {
   if (options.mode != Mode::Dynamic) passes.push_back(make_fuse_activation_pass());
   PassContext ctx;
   CONDENSE_TRY(run_passes(g, passes, ctx));
+  annotate_dtypes(g);
   // Weights and biases of the layers quantization touches must be finite: a NaN would become
   // a scale of NaN (or every value the zero point) and the model garbage without an error.
   for (const auto& n : g.nodes()) {
