@@ -85,12 +85,20 @@ struct Case {
   // Tolerance: `steps` output quantization steps (QDQ outputs), else rtol on max |output|.
   double steps = 1.0;
   double rtol = 0;
+  Shape input{16, 3, 8, 8};
+  std::string needs = "";  // a data file the case needs (skipped without it)
 };
 
-Result<ir::Graph> static_model(QuantizeOptions o) {
+std::string data_path(const std::string& rel) {
+  return (fs::path(CONDENSE_DATA_DIR) / rel).string();
+}
+
+Result<ir::Graph> static_model(QuantizeOptions o, ir::Graph model = small_cnn(3),
+                               Shape sample = {3, 8, 8}) {
   o.quantize_outputs = true;  // compare in units of the output's quantization step
-  CONDENSE_ASSIGN_OR_RETURN(ir::Graph p, prepare(small_cnn(3), o));
-  auto ds = random_dataset(64, 9);
+  o.op_types = {"Conv", "Gemm", "MatMul", "Add"};  // the logits come from the bias Add
+  CONDENSE_ASSIGN_OR_RETURN(ir::Graph p, prepare(std::move(model), o));
+  auto ds = random_dataset(64, 9, sample);
   CONDENSE_ASSIGN_OR_RETURN(CalibrationTable t,
                             calibrate(p, o, *ds, {.batches = 4, .batch_size = 16, .threads = 1}));
   CONDENSE_ASSIGN_OR_RETURN(QuantizeResult q, quantize(std::move(p), o, &t));
@@ -154,13 +162,27 @@ std::vector<Case> cases() {
                },
                0, 1e-4});
   c.push_back({"fp16",
-               [] -> Result<ir::Graph> {
+               []() -> Result<ir::Graph> {
                  CONDENSE_ASSIGN_OR_RETURN(FloatCastResult r,
                                            convert_float(small_cnn(3), DType::F16));
                  return std::move(r.graph);
                },
                0, 2e-3});
+  // A real network: 19 convolutions and 9 residual Adds (quantized too) deep.
+  const std::string r20 = data_path("models/resnet20-cifar10/resnet20.onnx");
+  c.push_back({"resnet20_static_per_channel",
+               [r20]() -> Result<ir::Graph> {
+                 CONDENSE_ASSIGN_OR_RETURN(ir::Graph m, onnx::import_file(r20));
+                 QuantizeOptions o;
+                 o.weights.granularity = Granularity::PerChannel;
+                 return static_model(o, std::move(m), {3, 32, 32});
+               },
+               1.0, 0, Shape{8, 3, 32, 32}, r20});
   return c;
+}
+
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << c.name;
 }
 
 class QuantOrt : public ::testing::TestWithParam<Case> {};
@@ -169,6 +191,7 @@ class QuantOrt : public ::testing::TestWithParam<Case> {};
 
 TEST_P(QuantOrt, MatchesOnnxRuntimeWithinOneStep) {
   const Case& c = GetParam();
+  if (!c.needs.empty() && !fs::exists(c.needs)) GTEST_SKIP() << "test data not found: " << c.needs;
   if (node_executable().empty()) GTEST_SKIP() << "node (Node.js) not found";
   if (!fs::exists(ort_package()))
     GTEST_SKIP() << "onnxruntime-node not installed at " << ort_package().string()
@@ -184,7 +207,7 @@ TEST_P(QuantOrt, MatchesOnnxRuntimeWithinOneStep) {
   ASSERT_TRUE(imported) << imported.status().message();
   const float step = output_step(*imported);
 
-  Tensor x = random_tensor({16, 3, 8, 8}, 1.0f, 4242, 0.2f);
+  Tensor x = random_tensor(c.input, 1.0f, 4242, 0.2f);
   const std::string input = (scratch.dir / "input_0.pb").string();
   ASSERT_TRUE(onnx::write_tensor_pb(input, x, "input"));
   Tensor ours = run1(std::move(*imported), x);

@@ -1,0 +1,237 @@
+// `condense calibrate` and `condense quantize` end to end on a small CNN and an npz data set:
+// every mode, the calibration table fed back, a recipe, and bad input (one `error:` line, at most
+// a `hint:` line, a non-zero exit, no output file).
+#include <condense/file.h>
+#include <condense/npy.h>
+#include <condense/onnx.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "quant_test_util.h"
+
+namespace fs = std::filesystem;
+using namespace condense;
+using namespace condense::quant_test;
+
+namespace {
+
+struct CliRun {
+  int rc = -1;
+  std::string out, err;
+};
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+class QuantCli : public ::testing::Test {
+ protected:
+  fs::path dir;
+  std::string model, data;
+
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir = fs::temp_directory_path() /
+          fmt::format("condense_quant_cli_{}_{}", info->name(), ::getpid());
+    fs::remove_all(dir);
+    fs::create_directories(dir / "data");
+    model = write_model("model.onnx", small_cnn());
+    data = write_npz_data("data", {40, 3, 8, 8});
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  std::string path(const std::string& name) const { return (dir / name).string(); }
+
+  std::string write_model(const std::string& name, const ir::Graph& g) const {
+    auto bytes = onnx::export_bytes(g);
+    CONDENSE_CHECK_MSG(bytes.is_ok(), bytes.status().message().c_str());
+    CONDENSE_CHECK(write_file_atomic(path(name), *bytes).is_ok());
+    return path(name);
+  }
+
+  // An npz folder (x.npy f32, y.npy i64) as `npz:DIR` takes it.
+  std::string write_npz_data(const std::string& sub, Shape shape) const {
+    fs::create_directories(dir / sub);
+    Tensor x = random_tensor(shape, 1.0f, 3, 0.2f);
+    std::vector<int64_t> labels(shape[0]);
+    for (int64_t i = 0; i < shape[0]; ++i) labels[i] = i % 10;
+    Tensor y = Tensor::from_vector<int64_t>(labels, {shape[0]});
+    CONDENSE_CHECK(write_file_atomic((dir / sub / "x.npy").string(), npy::serialize(x)).is_ok());
+    CONDENSE_CHECK(write_file_atomic((dir / sub / "y.npy").string(), npy::serialize(y)).is_ok());
+    return "npz:" + (dir / sub).string();
+  }
+
+  CliRun cli(const std::string& args) const {
+    CliRun r;
+    const std::string cmd = fmt::format("'{}' {} >'{}' 2>'{}'", CONDENSE_CLI_PATH, args,
+                                        path(".stdout"), path(".stderr"));
+    const int status = std::system(cmd.c_str());
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(dir / ".stdout");
+    r.err = slurp(dir / ".stderr");
+    return r;
+  }
+
+  // The model at `file` imports and runs on a batch of 2.
+  void expect_runs(const std::string& file) const {
+    auto g = onnx::import_file(file);
+    ASSERT_TRUE(g) << g.status().message();
+    Tensor y = run1(std::move(*g), random_tensor({2, 3, 8, 8}, 1.0f, 1));
+    EXPECT_EQ(y.shape(), (Shape{2, 10}));
+  }
+};
+
+// Exit != 0, stderr "error: ..." plus at most "hint: ...", every word in the error line, and
+// `output` not written.
+void expect_clean_error(const CliRun& r, const std::string& output,
+                        std::initializer_list<std::string_view> words, std::string_view hint = "") {
+  EXPECT_NE(r.rc, 0) << r.out << r.err;
+  EXPECT_LT(r.rc, 128) << "killed by a signal: " << r.err;
+  std::vector<std::string> lines;
+  std::stringstream ss(r.err);
+  for (std::string l; std::getline(ss, l);)
+    if (l.rfind("calibrate", 0) != 0) lines.push_back(l);  // progress lines
+  ASSERT_GE(lines.size(), 1u) << "no error message";
+  EXPECT_EQ(lines[0].rfind("error: ", 0), 0u) << r.err;
+  EXPECT_LE(lines.size(), 2u) << r.err;
+  if (lines.size() == 2) {
+    EXPECT_EQ(lines[1].rfind("hint: ", 0), 0u) << r.err;
+  }
+  for (auto w : words)
+    EXPECT_NE(lines[0].find(w), std::string::npos) << "missing '" << w << "' in: " << r.err;
+  if (!hint.empty()) {
+    ASSERT_EQ(lines.size(), 2u) << r.err;
+    EXPECT_NE(lines[1].find(hint), std::string::npos) << r.err;
+  }
+  EXPECT_FALSE(fs::exists(output)) << output << " was written";
+}
+
+}  // namespace
+
+TEST_F(QuantCli, CalibrateThenQuantizeFromTheTable) {
+  CliRun c =
+      cli(fmt::format("calibrate '{}' --calib {} --calib-batches 3 --batch 8 --method "
+                      "percentile --percentile 99.9 -o '{}'",
+                      model, data, path("calib.json")));
+  ASSERT_EQ(c.rc, 0) << c.err;
+  EXPECT_NE(c.out.find("6 activations calibrated on 24 samples (3 batches, method percentile"),
+            std::string::npos)
+      << c.out;
+  auto table = nlohmann::json::parse(slurp(path("calib.json")));
+  EXPECT_EQ(table["format"], "condense-calibration");
+  EXPECT_EQ(table["tensors"]["input"]["method"], "percentile");
+  CliRun q = cli(fmt::format("quantize '{}' --calib-table '{}' --per-channel -o '{}'", model,
+                             path("calib.json"), path("q.onnx")));
+  ASSERT_EQ(q.rc, 0) << q.err;
+  EXPECT_NE(q.out.find("static, int8 per-channel weights"), std::string::npos) << q.out;
+  EXPECT_NE(q.out.find("4 node(s) quantized, 0 excluded"), std::string::npos) << q.out;
+  expect_runs(path("q.onnx"));
+}
+
+TEST_F(QuantCli, EveryMode) {
+  struct Mode {
+    std::string args, expect;
+  };
+  const std::vector<Mode> modes = {
+      {fmt::format("--calib {} --calib-batches 2 --batch 16 --method entropy --per-channel", data),
+       "static, int8 per-channel weights, uint8 activations (entropy)"},
+      {fmt::format("--calib {} --calib-batches 2 --method mse --activations int8 "
+                   "--symmetric-activations --reduce-range --exclude fc2",
+                   data),
+       "1 excluded"},
+      {"--mode dynamic --per-channel", "dynamic, int8 per-channel weights"},
+      {"--mode weight-only --bits 4 --group 32", "weight-only, int4 per-group 32 weights"},
+      {"--mode weight-only --weights uint4", "weight-only, uint4 per-channel weights"},
+      {"--dtype fp16", "fp16 compute"},
+      {"--dtype bf16", "bf16 compute, 0 node(s) kept in f32"},
+  };
+  for (size_t i = 0; i < modes.size(); ++i) {
+    SCOPED_TRACE(modes[i].args);
+    const std::string out = path(fmt::format("out{}.onnx", i));
+    CliRun r = cli(fmt::format("quantize '{}' {} -o '{}'", model, modes[i].args, out));
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_NE(r.out.find(modes[i].expect), std::string::npos) << r.out;
+    expect_runs(out);
+  }
+}
+
+TEST_F(QuantCli, Recipe) {
+  std::ofstream(path("recipe.json")) << R"({"method": "minmax",
+      "weights": {"granularity": "per-channel"},
+      "overrides": [{"match": "fc1", "weights": {"bits": 4}}, {"match": "fc2", "exclude": true}]})";
+  CliRun r = cli(fmt::format("quantize '{}' --calib {} --calib-batches 2 --recipe '{}' -o '{}'",
+                             model, data, path("recipe.json"), path("q.onnx")));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("3 node(s) quantized, 1 excluded"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("opset 21"), std::string::npos) << r.out;  // int4 fc1
+  expect_runs(path("q.onnx"));
+}
+
+TEST_F(QuantCli, BadInput) {
+  const std::string out = path("out.onnx");
+  expect_clean_error(cli(fmt::format("quantize '{}' -o '{}'", model, out)), out,
+                     {"static quantization needs calibration"}, "--mode dynamic");
+  // Samples that do not fit the model.
+  const std::string mnist_like = write_npz_data("mnist", {8, 1, 28, 28});
+  expect_clean_error(cli(fmt::format("quantize '{}' --calib {} -o '{}'", model, mnist_like, out)),
+                     out, {"has samples (1, 28, 28) but model input 'input' is (N, 3, 8, 8)"});
+  // An empty calibration set.
+  const std::string empty = write_npz_data("empty", {0, 3, 8, 8});
+  expect_clean_error(cli(fmt::format("calibrate '{}' --calib {} -o '{}'", model, empty, out)), out,
+                     {"empty"});
+  // NaN in a weight.
+  ir::Graph nan_model = small_cnn();
+  nan_model.find_value("fc1.weight")->constant->data<float>()[3] = NAN;
+  const std::string nan_path = write_model("nan.onnx", nan_model);
+  expect_clean_error(cli(fmt::format("quantize '{}' --mode dynamic -o '{}'", nan_path, out)), out,
+                     {"weight 'fc1.weight' of node 'fc1' (Gemm) has NaN at element 3"});
+  // An op the scheme cannot quantize: named, with the --exclude that fixes it.
+  ir::Graph ta;
+  ir::Value* x = ta.add_input("x", DType::F32, {ir::Dim::sym("N"), 4});
+  ir::Node* gemm = ta.add_node(OpKind::Gemm, {x, ta.add_constant("w", random_tensor({4, 3}, 1, 1))},
+                               1, "gemm_t");
+  gemm->attrs["transA"] = ir::Attribute::of_int(1);
+  gemm->outputs[0]->has_shape = true;
+  gemm->outputs[0]->dims = {ir::Dim::sym("N"), 3};
+  ta.outputs.push_back(gemm->outputs[0]);
+  const std::string ta_path = write_model("transa.onnx", ta);
+  expect_clean_error(cli(fmt::format("quantize '{}' --mode dynamic -o '{}'", ta_path, out)), out,
+                     {"cannot quantize node 'gemm_t' (Gemm)"}, "--exclude 'gemm_t'");
+  CliRun excluded = cli(fmt::format("quantize '{}' --mode dynamic --exclude gemm_t -o '{}'",
+                                    ta_path, path("ok.onnx")));
+  EXPECT_EQ(excluded.rc, 0) << excluded.err;
+  // Options that contradict each other, bad files, and never over the input.
+  expect_clean_error(cli(fmt::format("quantize '{}' --mode weight-only --per-channel --group 32 "
+                                     "-o '{}'",
+                                     model, out)),
+                     out, {"--per-channel and --group"});
+  expect_clean_error(
+      cli(fmt::format("quantize '{}' --dtype fp16 --mode static -o '{}'", model, out)), out,
+      {"--dtype"});
+  expect_clean_error(cli(fmt::format("quantize '{}' --mode dynamic --bits 4 -o '{}'", model, out)),
+                     out, {"dynamic quantization needs 8-bit weights"});
+  expect_clean_error(cli(fmt::format("calibrate '{}' --calib {} -o '{}'", model, data, model)),
+                     path("none"), {"is the input model"});
+  std::ofstream(path("bad_recipe.json")) << R"({"weights": {"dtype": "int3"}})";
+  expect_clean_error(cli(fmt::format("quantize '{}' --mode dynamic --recipe '{}' -o '{}'", model,
+                                     path("bad_recipe.json"), out)),
+                     out, {"recipe", "unknown quantized type 'int3'"});
+  std::ofstream(path("bad_table.json")) << R"({"format": "condense-calibration", "version": 1,
+                                             "tensors": {"input": {"range": [0, 1]}}})";
+  expect_clean_error(cli(fmt::format("quantize '{}' --calib-table '{}' -o '{}'", model,
+                                     path("bad_table.json"), out)),
+                     out, {"no entry for activation 'conv1.relu'"}, "condense calibrate");
+  const std::string before = slurp(model);
+  expect_clean_error(cli(fmt::format("quantize '{}' --mode dynamic -o '{}'", model, model)),
+                     path("none"), {"is the input model"});
+  EXPECT_EQ(slurp(model), before);
+}
