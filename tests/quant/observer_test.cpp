@@ -189,3 +189,24 @@ TEST(Observers, MemoryDoesNotGrowWithBatches) {
     EXPECT_LE(obs->memory_bytes(), 2 * 2048 * sizeof(double) + 1024);
   }
 }
+
+TEST(Observers, PointMassesStayInsideTheEntropyRange) {
+  // Hand-made: a spike of 80% in bin 3 (8x both neighbours) is found; a 0.5% bin is not.
+  std::vector<double> h = {5, 5, 4, 400, 6, 5, 3, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2.5};
+  EXPECT_EQ(find_point_masses(h), (std::vector<int64_t>{3}));
+  EXPECT_EQ(find_point_masses(h, 0.5), (std::vector<int64_t>{3}));
+  EXPECT_TRUE(find_point_masses(h, 0.95).empty());  // 400 of 444
+  // Normalized MNIST: 80% background pixels at -0.4242, strokes up to 2.82 (20% white). The
+  // background spike must not pin the threshold at 0.4242 (clipping every stroke).
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0, 1);
+  Tensor x = Tensor::empty(DType::F32, {20, 784});
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const float r = u(rng);
+    const int pixel = r < 0.8f ? 0 : r < 0.9f ? 255 : static_cast<int>(u(rng) * 255);
+    x.data<float>()[i] = (pixel / 255.0f - 0.1307f) / 0.3081f;
+  }
+  ObservedRange r = observe_all(x, {.method = Method::Entropy, .dtype = DType::U8});
+  EXPECT_EQ(r.lo, r.min);
+  EXPECT_EQ(r.hi, r.max);
+}

@@ -65,9 +65,14 @@ int run_dtype(const QuantizeArgs& a, ir::Graph model) {
   auto written = write_model(r->graph, a.output, a.model);
   if (!written) return fail(written.status());
   const double before = static_cast<double>(std::filesystem::file_size(a.model));
-  fmt::print("wrote {}: {} compute, {} node(s) kept in f32; {} -> {} ({:.2f}x smaller), opset {}\n",
-             a.output, a.dtype, r->kept_f32.size(), size_str(before), size_str(double(*written)),
-             before / double(*written), r->opset);
+  std::string kept;
+  for (size_t i = 0; i < r->kept_f32.size() && i < 8; ++i)
+    kept += fmt::format("{}{}", i ? ", " : " (", r->kept_f32[i]);
+  if (!kept.empty()) kept += r->kept_f32.size() > 8 ? ", ...)" : ")";
+  fmt::print(
+      "wrote {}: {} compute, {} node(s) kept in f32{}; {} -> {} ({:.2f}x smaller), opset {}\n",
+      a.output, a.dtype, r->kept_f32.size(), kept, size_str(before), size_str(double(*written)),
+      before / double(*written), r->opset);
   return 0;
 }
 
@@ -122,7 +127,9 @@ int run_quantize(const QuantizeArgs& a) {
   auto q = quant::quantize(std::move(*prepared), *options, table ? &*table : nullptr);
   if (!q) return fail_with_hint(q.status());
   print_warnings(q->warnings);
-  q->graph.metadata["condense.quantization"] = describe_scheme(*options);
+  const std::string ranges_from =
+      a.calib_table.empty() ? "" : fmt::format("ranges from {}", a.calib_table);
+  q->graph.metadata["condense.quantization"] = describe_scheme(*options, ranges_from);
   if (!normalize.empty()) q->graph.metadata[kNormalizeKey] = normalize;
   auto written = write_model(q->graph, a.output, a.model);
   if (!written) return fail(written.status());
@@ -130,7 +137,7 @@ int run_quantize(const QuantizeArgs& a) {
   fmt::print(
       "wrote {}: {}; {} node(s) quantized, {} excluded; {} -> {} ({:.2f}x smaller), "
       "opset {}\n",
-      a.output, describe_scheme(*options), q->quantized.size(), q->excluded.size(),
+      a.output, describe_scheme(*options, ranges_from), q->quantized.size(), q->excluded.size(),
       size_str(before), size_str(double(*written)), before / double(*written), q->opset);
   return 0;
 }

@@ -152,7 +152,7 @@ int fail_with_hint(const Status& s, std::string hint) {
   return fail(Status::error(msg), hint);
 }
 
-std::string describe_scheme(const quant::QuantizeOptions& o) {
+std::string describe_scheme(const quant::QuantizeOptions& o, const std::string& ranges_from) {
   auto word = [](DType t) -> std::string {
     switch (t) {
       case DType::I8:
@@ -175,9 +175,10 @@ std::string describe_scheme(const quant::QuantizeOptions& o) {
   if (o.mode == quant::Mode::WeightOnly) return fmt::format("weight-only, {}", w);
   if (o.mode == quant::Mode::Dynamic)
     return fmt::format("dynamic, {}, uint8 activations at run time", w);
-  return fmt::format("static, {}, {}{} activations ({})", w, word(o.activations.dtype),
-                     o.activations.symmetric ? " symmetric" : "",
-                     quant::method_name(o.activations.method));
+  return fmt::format(
+      "static, {}, {}{} activations ({})", w, word(o.activations.dtype),
+      o.activations.symmetric ? " symmetric" : "",
+      ranges_from.empty() ? std::string(quant::method_name(o.activations.method)) : ranges_from);
 }
 
 }  // namespace condense::cli

@@ -51,7 +51,8 @@ void print_warnings(const std::vector<std::string>& warnings);
 // fail() for library errors that carry "...; hint: <hint>": the hint goes on its own line.
 int fail_with_hint(const Status& s, std::string hint = "");
 
-// "static int8 per-channel weights, uint8 activations (entropy)"
-std::string describe_scheme(const quant::QuantizeOptions& o);
+// "static, int8 per-channel weights, uint8 activations (entropy)"; `ranges_from` replaces the
+// method in parentheses (e.g. "ranges from calib.json").
+std::string describe_scheme(const quant::QuantizeOptions& o, const std::string& ranges_from = "");
 
 }  // namespace condense::cli

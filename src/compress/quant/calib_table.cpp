@@ -12,11 +12,6 @@ namespace condense::quant {
 namespace {
 using Json = nlohmann::ordered_json;
 
-// The shortest decimal that reads back as the same f32 ("0.0177", not 0.017699999734759331).
-double short_float(float v) {
-  return std::stod(fmt::format("{}", v));
-}
-
 Result<float> read_float(const Json& j, std::string_view what) {
   if (!j.is_number()) return Status::errorf("{} must be a number (got {})", what, j.dump());
   const double v = j.get<double>();
@@ -35,26 +30,13 @@ const TensorCalibration* CalibrationTable::find(std::string_view name) const {
 // One line per tensor, so that a table reads (and diffs) like a list:
 //   "conv1_out": {"method": "entropy", "min": 0, "max": 6.18, "range": [0, 5.82], ...},
 std::string calibration_table_to_json(const CalibrationTable& table) {
+  // Floats as the shortest text that reads back as the same f32.
   auto entry = [](const TensorCalibration& t) {
-    Json e;
-    e["method"] = std::string(method_name(t.method));
-    e["min"] = short_float(t.range.min);
-    e["max"] = short_float(t.range.max);
-    e["range"] = Json::array({short_float(t.range.lo), short_float(t.range.hi)});
-    e["dtype"] = std::string(quant_dtype_word(t.dtype));
-    e["symmetric"] = t.symmetric;
-    e["scale"] = short_float(t.qparams.scale);
-    e["zero_point"] = t.qparams.zero_point;
-    // Compact dump, then a space after each ':' and ',' outside strings for reading.
-    std::string compact = e.dump(), out;
-    bool in_string = false;
-    for (size_t i = 0; i < compact.size(); ++i) {
-      const char c = compact[i];
-      out += c;
-      if (c == '"' && (i == 0 || compact[i - 1] != '\\')) in_string = !in_string;
-      if (!in_string && (c == ':' || c == ',')) out += ' ';
-    }
-    return out;
+    return fmt::format(
+        "{{\"method\": \"{}\", \"min\": {}, \"max\": {}, \"range\": [{}, {}], \"dtype\": \"{}\", "
+        "\"symmetric\": {}, \"scale\": {}, \"zero_point\": {}}}",
+        method_name(t.method), t.range.min, t.range.max, t.range.lo, t.range.hi,
+        quant_dtype_word(t.dtype), t.symmetric, t.qparams.scale, t.qparams.zero_point);
   };
   Json head;
   head["format"] = "condense-calibration";

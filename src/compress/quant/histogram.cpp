@@ -77,6 +77,20 @@ int64_t entropy_threshold_bins(std::span<const double> abs_hist, int64_t levels)
   return best_i;
 }
 
+std::vector<int64_t> find_point_masses(std::span<const double> abs_hist, double min_fraction,
+                                       double ratio) {
+  const double total = std::accumulate(abs_hist.begin(), abs_hist.end(), 0.0);
+  std::vector<int64_t> out;
+  const int64_t n = static_cast<int64_t>(abs_hist.size());
+  for (int64_t k = 0; k < n; ++k) {
+    const double left = k > 0 ? abs_hist[k - 1] : 0, right = k + 1 < n ? abs_hist[k + 1] : 0;
+    if (abs_hist[k] > 0 && abs_hist[k] >= min_fraction * total &&
+        abs_hist[k] >= ratio * std::max(left, right))
+      out.push_back(k);
+  }
+  return out;
+}
+
 int64_t mse_threshold_bins(std::span<const double> signed_hist, float amax, float min, float max,
                            IntRange r, bool symmetric) {
   const int64_t b = static_cast<int64_t>(signed_hist.size() / 2);

@@ -25,6 +25,14 @@ int64_t percentile_threshold_bins(std::span<const double> abs_hist, double perce
 // minimizing KL(P || Q) (the first one on ties; i where some P > 0 has Q = 0 never wins).
 int64_t entropy_threshold_bins(std::span<const double> abs_hist, int64_t levels);
 
+// Point masses: bins holding at least `min_fraction` of the count and at least `ratio` times
+// each neighbour (a value repeated over and over, e.g. the background pixel of normalized
+// MNIST, -0.4242). The entropy search leaves them out and keeps them inside the range: a spike
+// merged with its neighbours outweighs everything else in KL(P || Q) and pins the threshold just
+// past it, clipping the rest of the distribution.
+std::vector<int64_t> find_point_masses(std::span<const double> abs_hist, double min_fraction = 0.01,
+                                       double ratio = 8);
+
 // The i minimizing the squared quantization error sum_b count_b (c_b - dq(q(c_b)))^2 over the
 // signed histogram's bin centers c_b, quantizing with the scale and zero point of the range
 // [max(min, -T), min(max, T)] into `r`.

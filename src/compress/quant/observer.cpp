@@ -146,7 +146,13 @@ class HistogramObserver final : public Observer {
       const IntRange q = quant_range(o_.dtype, o_.symmetric, false);
       const int64_t grid = int64_t{q.hi} - q.lo + 1;
       const bool one_sided = min_ >= 0 && !o_.symmetric;
-      i = entropy_threshold_bins(fold_histogram(hist_), one_sided ? grid : (grid + 1) / 2);
+      std::vector<double> abs_hist = fold_histogram(hist_);
+      int64_t keep = 0;  // bins the range must keep: up to the last point mass
+      for (int64_t k : find_point_masses(abs_hist)) {
+        abs_hist[k] = 0;
+        keep = k + 1;
+      }
+      i = std::max(keep, entropy_threshold_bins(abs_hist, one_sided ? grid : (grid + 1) / 2));
     } else if (o_.method == Method::Mse) {
       i = mse_threshold_bins(hist_, amax_, min_, max_, quant_range(o_.dtype, o_.symmetric, false),
                              o_.symmetric);
