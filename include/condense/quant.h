@@ -195,8 +195,11 @@ class Observer {
   virtual int passes() const = 0;
   // Call before the first observe() of each pass (0, then 1 for two-pass observers).
   virtual void begin_pass(int pass) = 0;
-  // One batch's values. Error on NaN or Inf, naming the first bad element's index.
+  // Values of the current batch; a batch may arrive in several pieces (micro-batches). Error on
+  // NaN or Inf, naming the first bad element's index.
   virtual Status observe(std::span<const float> x) = 0;
+  // Ends the current batch (moving-average min-max updates once per batch; the others ignore it).
+  virtual void end_batch() {}
   // The chosen range, after all passes. Error when nothing was observed.
   virtual Result<ObservedRange> finish() const = 0;
   // Bytes held (the bound the calibration-memory test checks).
@@ -239,7 +242,11 @@ Result<CalibrationTable> parse_calibration_table(std::string_view json);
 struct CalibrationOptions {
   int64_t batches = 32;     // at most this many batches (fewer when the set is smaller)
   int64_t batch_size = 32;  // a model input with a fixed batch size uses that instead
-  uint64_t seed = 0;        // which samples: a seeded shuffle of the set, same seed same samples
+  // Samples per run of the model (0: the whole batch). Every observed activation of a run is
+  // alive at once (they are graph outputs), so runs of 8 keep calibration's peak memory near
+  // that of plain inference at batch 32; results do not depend on it (EMA updates per batch).
+  int64_t micro_batch = 8;
+  uint64_t seed = 0;  // which samples: a seeded shuffle of the set, same seed same samples
   int threads = 0;
   // After every batch: (pass, batches done in this pass, batches per pass, passes).
   std::function<void(int, int64_t, int64_t, int)> on_batch{};

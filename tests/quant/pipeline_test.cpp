@@ -371,3 +371,22 @@ TEST(BadInput, AlreadyQuantizedAndMissingTableEntry) {
   EXPECT_NE(r.status().message().find("has no entry for activation"), std::string::npos);
   EXPECT_NE(r.status().message().find("; hint: run condense calibrate"), std::string::npos);
 }
+
+TEST(Calibration, MicroBatchesDoNotChangeTheTable) {
+  for (Method m : {Method::MinMax, Method::Ema, Method::Entropy, Method::Mse}) {
+    SCOPED_TRACE(std::string(method_name(m)));
+    QuantizeOptions o;
+    o.activations.method = m;
+    auto p = prepare(small_cnn(), o);
+    ASSERT_TRUE(p);
+    auto ds = random_dataset(64);
+    std::string json;
+    for (int64_t micro : {0, 1, 5, 16}) {
+      auto t = calibrate(*p, o, *ds, {.batches = 4, .batch_size = 16, .micro_batch = micro});
+      ASSERT_TRUE(t) << t.status().message();
+      const std::string j = calibration_table_to_json(*t);
+      if (json.empty()) json = j;
+      EXPECT_EQ(j, json) << "micro-batch " << micro;
+    }
+  }
+}

@@ -77,6 +77,8 @@ Result<CalibrationTable> calibrate(const ir::Graph& prepared, const QuantizeOpti
         "calibration set '{}' has {} samples: {} batches of {} instead of the {} asked for",
         dataset.description(), dataset.size(), batches, batch, c.batches));
   const bool flatten = in.dims.size() == 2;
+  // A fixed batch dimension runs whole batches.
+  const int64_t micro = in.fixed_batch > 0 || c.micro_batch <= 0 ? batch : c.micro_batch;
 
   // The calibration graph: the prepared model plus every activation as a graph output.
   ir::Graph cg = ir::clone_graph(prepared);
@@ -125,21 +127,31 @@ Result<CalibrationTable> calibrate(const ir::Graph& prepared, const QuantizeOpti
       Tensor x = b->x;
       if (flatten && x.rank() != 2) x = x.reshaped({x.dim(0), x.numel() / x.dim(0)});
       if (pass == 0) table.samples += x.dim(0);
-      std::vector<Tensor> feeds{x};
-      auto outs = session->run(feeds);
-      if (!outs)
-        return outs.status().with_context(fmt::format("running calibration batch {}", k + 1));
-      for (size_t t = 0; t < observers.size(); ++t) {
-        if (observers[t]->passes() <= pass) continue;
-        const Tensor& v = out_index[t] < 0 ? x : (*outs)[out_index[t]];
-        if (v.dtype() != DType::F32)
-          return Status::errorf("activation '{}' is {}; only f32 activations are calibrated",
-                                plan.activations[t].name, dtype_name(v.dtype()));
-        Status s = observers[t]->observe(std::span<const float>(v.data<float>(), v.numel()));
-        if (!s)
-          return s.with_context(fmt::format("activation '{}' in calibration batch {}",
-                                            plan.activations[t].name, k + 1));
+      // Runs of `micro` samples: a view of rows [start, start + n) of the batch.
+      const int64_t rows = x.dim(0), row_bytes = static_cast<int64_t>(x.nbytes()) / rows;
+      for (int64_t start = 0; start < rows; start += micro) {
+        const int64_t n = std::min(micro, rows - start);
+        Shape shape = x.shape();
+        shape[0] = n;
+        std::vector<Tensor> feeds{Tensor::with_storage(x.dtype(), shape, x.storage(),
+                                                       static_cast<size_t>(start * row_bytes))};
+        auto outs = session->run(feeds);
+        if (!outs)
+          return outs.status().with_context(fmt::format("running calibration batch {}", k + 1));
+        for (size_t t = 0; t < observers.size(); ++t) {
+          if (observers[t]->passes() <= pass) continue;
+          const Tensor& v = out_index[t] < 0 ? feeds[0] : (*outs)[out_index[t]];
+          if (v.dtype() != DType::F32)
+            return Status::errorf("activation '{}' is {}; only f32 activations are calibrated",
+                                  plan.activations[t].name, dtype_name(v.dtype()));
+          Status s = observers[t]->observe(std::span<const float>(v.data<float>(), v.numel()));
+          if (!s)
+            return s.with_context(fmt::format("activation '{}' in calibration batch {}",
+                                              plan.activations[t].name, k + 1));
+        }
       }
+      for (size_t t = 0; t < observers.size(); ++t)
+        if (observers[t]->passes() > pass) observers[t]->end_batch();
       if (c.on_batch) c.on_batch(pass, k + 1, batches, passes);
     }
   }

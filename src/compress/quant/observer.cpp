@@ -51,7 +51,7 @@ class MinMaxObserver final : public Observer {
 };
 
 // PyTorch's MovingAverageMinMaxObserver: the first batch sets the range, each later batch moves
-// it by c * (batch - current).
+// it by c * (batch - current). A batch's min and max gather over its pieces until end_batch().
 class EmaObserver final : public Observer {
  public:
   explicit EmaObserver(double c) : c_(static_cast<float>(c)) {}
@@ -61,30 +61,38 @@ class EmaObserver final : public Observer {
     if (x.empty()) return Status::ok();
     float lo, hi;
     CONDENSE_TRY(batch_min_max(x, &lo, &hi));
-    if (count_ == 0) {
-      ema_lo_ = lo;
-      ema_hi_ = hi;
-      min_ = lo;
-      max_ = hi;
-    } else {
-      ema_lo_ = ema_lo_ + c_ * (lo - ema_lo_);
-      ema_hi_ = ema_hi_ + c_ * (hi - ema_hi_);
-      min_ = std::min(min_, lo);
-      max_ = std::max(max_, hi);
-    }
+    batch_lo_ = in_batch_ ? std::min(batch_lo_, lo) : lo;
+    batch_hi_ = in_batch_ ? std::max(batch_hi_, hi) : hi;
+    in_batch_ = true;
     count_ += static_cast<int64_t>(x.size());
     return Status::ok();
   }
+  void end_batch() override {
+    if (!in_batch_) return;
+    if (batches_ == 0) {
+      ema_lo_ = min_ = batch_lo_;
+      ema_hi_ = max_ = batch_hi_;
+    } else {
+      ema_lo_ = ema_lo_ + c_ * (batch_lo_ - ema_lo_);
+      ema_hi_ = ema_hi_ + c_ * (batch_hi_ - ema_hi_);
+      min_ = std::min(min_, batch_lo_);
+      max_ = std::max(max_, batch_hi_);
+    }
+    ++batches_;
+    in_batch_ = false;
+  }
   Result<ObservedRange> finish() const override {
     if (count_ == 0) return Status::error("no values observed");
+    if (in_batch_) return Status::error("internal: EMA observer finished inside a batch");
     return ObservedRange{min_, max_, ema_lo_, ema_hi_, count_};
   }
   size_t memory_bytes() const override { return sizeof(*this); }
 
  private:
   float c_;
-  float ema_lo_ = 0, ema_hi_ = 0, min_ = 0, max_ = 0;
-  int64_t count_ = 0;
+  float ema_lo_ = 0, ema_hi_ = 0, min_ = 0, max_ = 0, batch_lo_ = 0, batch_hi_ = 0;
+  bool in_batch_ = false;
+  int64_t count_ = 0, batches_ = 0;
 };
 
 // Pass 0: min and max. Pass 1: a histogram of 2 * bins over [-amax, amax], amax = max(|min|,
