@@ -55,16 +55,16 @@ Status rewrite_dynamic(ir::Graph& g, const QuantPlan& plan, QdqBuilder& b) {
     auto [it, fresh] = dynamic_inputs.try_emplace(x);
     DynamicInput& in = it->second;
     if (fresh) {
-      in.q = new_value(g, x->name + "_quantized", DType::U8);
+      in.q = new_value(g, x->name + "_q", DType::U8);
       in.scale = new_value(g, x->name + "_scale", DType::F32);
-      in.zero_point = new_value(g, x->name + "_zero_point", DType::U8);
+      in.zero_point = new_value(g, x->name + "_zp", DType::U8);
       g.add_node_with_outputs(OpKind::DynamicQuantizeLinear, {x}, {in.q, in.scale, in.zero_point},
                               unique_name(g, x->name + "_DynamicQuantizeLinear"));
     }
     g.remove_node(n);  // `out` stays: the last new node produces it
 
-    ir::Value* wq = g.add_constant(unique_name(g, wv->name + "_quantized"), q->q);
-    ir::Value* wzp = g.add_constant(unique_name(g, wv->name + "_zero_point"), q->zero_point);
+    ir::Value* wq = g.add_constant(unique_name(g, wv->name + "_q"), q->q);
+    ir::Value* wzp = g.add_constant(unique_name(g, wv->name + "_zp"), q->zero_point);
     Tensor scale = q->scale.clone();  // x alpha: y = alpha * A B
     for (int64_t k = 0; k < scale.numel(); ++k) scale.data<float>()[k] *= alpha;
     ir::Value* wscale = g.add_constant(unique_name(g, wv->name + "_scale"), std::move(scale));

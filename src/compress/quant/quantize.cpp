@@ -40,15 +40,15 @@ ir::Value* QdqBuilder::scalar_int(const std::string& name, DType dtype, int32_t 
 
 ir::Value* QdqBuilder::dequantize_constant(const QuantizedTensor& q, const std::string& base,
                                            bool with_zero_point) {
-  ir::Value* qv = add_const(g_, base + "_quantized", q.q);
+  ir::Value* qv = add_const(g_, base + "_q", q.q);
   ir::Value* sv = add_const(g_, base + "_scale", q.scale);
   std::vector<ir::Value*> ins{qv, sv};
-  if (with_zero_point) ins.push_back(add_const(g_, base + "_zero_point", q.zero_point));
-  ir::Value* out = g_.add_value(unique_name(g_, base + "_dequantized"), DType::F32);
+  if (with_zero_point) ins.push_back(add_const(g_, base + "_zp", q.zero_point));
+  ir::Value* out = g_.add_value(unique_name(g_, base + "_dq"), DType::F32);
   out->has_shape = true;
   out->dims = dims_of(q.q);
   ir::Node* dq = g_.add_node_with_outputs(OpKind::DequantizeLinear, ins, {out},
-                                          unique_name(g_, base + "_DequantizeLinear"));
+                                          unique_name(g_, base + "_DQ"));
   if (q.axis >= 0) dq->attrs["axis"] = ir::Attribute::of_int(q.axis);
   if (q.block_size > 0) dq->attrs["block_size"] = ir::Attribute::of_int(q.block_size);
   return out;
@@ -72,18 +72,18 @@ void QdqBuilder::quantize_activation(ir::Value* v, ScaleZp qp, DType dtype) {
   const std::string name = v->name;
   const bool is_output = std::find(g_.outputs.begin(), g_.outputs.end(), v) != g_.outputs.end();
   ir::Value* scale = scalar_f32(name + "_scale", qp.scale);
-  ir::Value* zp = scalar_int(name + "_zero_point", dtype, qp.zero_point);
-  ir::Value* q = g_.add_value(unique_name(g_, name + "_quantized"), dtype);
+  ir::Value* zp = scalar_int(name + "_zp", dtype, qp.zero_point);
+  ir::Value* q = g_.add_value(unique_name(g_, name + "_q"), dtype);
   q->has_shape = v->has_shape;
   q->dims = v->dims;
-  ir::Value* dq = g_.add_value(unique_name(g_, name + "_dequantized"), DType::F32);
+  ir::Value* dq = g_.add_value(unique_name(g_, name + "_dq"), DType::F32);
   dq->has_shape = v->has_shape;
   dq->dims = v->dims;
   g_.replace_uses(v, dq);
   g_.add_node_with_outputs(OpKind::QuantizeLinear, {v, scale, zp}, {q},
-                           unique_name(g_, name + "_QuantizeLinear"));
+                           unique_name(g_, name + "_Q"));
   g_.add_node_with_outputs(OpKind::DequantizeLinear, {q, scale, zp}, {dq},
-                           unique_name(g_, name + "_DequantizeLinear"));
+                           unique_name(g_, name + "_DQ"));
   if (is_output) {  // the graph output keeps its name
     v->name = unique_name(g_, name + "_float");
     dq->name = name;

@@ -18,7 +18,7 @@ class QdqBuilder {
   explicit QdqBuilder(ir::Graph& g) : g_(g) {}
 
   // DequantizeLinear of a quantized constant: `base` names the new values
-  // ("<base>_quantized", "<base>_scale", "<base>_zero_point"; output "<base>_dequantized").
+  // ("<base>_q", "<base>_scale", "<base>_zp"; node "<base>_DQ", output "<base>_dq").
   ir::Value* dequantize_constant(const QuantizedTensor& q, const std::string& base,
                                  bool with_zero_point = true);
   // The DequantizeLinear output of weight `w` quantized with `plan`; quantized once per weight
@@ -27,7 +27,8 @@ class QdqBuilder {
   // Scalar f32 / integer constants.
   ir::Value* scalar_f32(const std::string& name, float v);
   ir::Value* scalar_int(const std::string& name, DType dtype, int32_t v);
-  // Inserts QuantizeLinear -> DequantizeLinear after `v` with per-tensor (scale, zero point):
+  // Inserts QuantizeLinear ("<v>_Q": "<v>_q") -> DequantizeLinear ("<v>_DQ": "<v>_dq") after `v`
+  // with per-tensor "<v>_scale" and "<v>_zp":
   // every reader of v, graph outputs included, reads the DequantizeLinear output instead; a
   // graph output keeps its name (v is renamed "<name>_float").
   void quantize_activation(ir::Value* v, ScaleZp qp, DType dtype);

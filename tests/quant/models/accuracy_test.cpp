@@ -107,8 +107,11 @@ TEST(QuantAccuracy, Lenet5MnistInt8) {
   topts.optimizer = {.kind = train::OptimizerKind::Sgd, .lr = 0.01, .momentum = 0.9};
   auto trainer = train::Trainer::create(std::move(*model), topts);
   ASSERT_TRUE(trainer) << trainer.status().message();
-  auto fit =
-      train::fit(**trainer, *train_set, nullptr, {.epochs = 1, .batch_size = 64, .seed = 1}, {});
+  train::FitOptions fopts;
+  fopts.epochs = 1;
+  fopts.batch_size = 64;
+  fopts.seed = 1;
+  auto fit = train::fit(**trainer, *train_set, nullptr, fopts, {});
   ASSERT_TRUE(fit) << fit.status().message();
   auto trained = (*trainer)->model();
   ASSERT_TRUE(trained);
