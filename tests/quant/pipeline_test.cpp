@@ -390,3 +390,43 @@ TEST(Calibration, MicroBatchesDoNotChangeTheTable) {
     }
   }
 }
+
+TEST(StaticQdq, GraphOutputReadByAQuantizedNodeStaysFloat) {
+  // y = Relu(MatMul(x, w1)) is a graph output and also the input of a second MatMul: the second
+  // MatMul reads it quantized, the graph output stays the float value (and its name).
+  ir::Graph g;
+  ir::Value* x = g.add_input("x", DType::F32, {ir::Dim::sym("N"), 4});
+  ir::Value* h =
+      g.add_node(OpKind::MatMul, {x, g.add_constant("w1", random_tensor({4, 4}, 1, 1))}, 1, "mm1")
+          ->outputs[0];
+  ir::Value* y = g.add_node(OpKind::Relu, {h}, 1, "y")->outputs[0];
+  ir::Value* z =
+      g.add_node(OpKind::MatMul, {y, g.add_constant("w2", random_tensor({4, 2}, 1, 2))}, 1, "z")
+          ->outputs[0];
+  for (ir::Value* v : {y, z}) {
+    v->has_shape = true;
+    v->dims = {ir::Dim::sym("N"), v == y ? 4 : 2};
+    g.outputs.push_back(v);
+  }
+  QuantizeOptions o;
+  o.exclude = {"mm1"};  // y computed in float: it must come out exactly as the float model's
+  auto p = prepare(std::move(g), o);
+  ASSERT_TRUE(p);
+  auto ds = random_dataset(16, 3, {4});
+  auto t = calibrate(*p, o, *ds, {.batches = 1, .batch_size = 16});
+  ASSERT_TRUE(t) << t.status().message();
+  auto q = quantize(ir::clone_graph(*p), o, &*t);
+  ASSERT_TRUE(q) << q.status().message();
+  ASSERT_EQ(q->graph.outputs[0]->name, "y");
+  EXPECT_EQ(count_op(q->graph, OpKind::QuantizeLinear), 1);  // y, as z's input
+  EXPECT_NE(q->graph.outputs[0]->producer->op, OpKind::DequantizeLinear);
+  Tensor in = random_tensor({3, 4}, 1.0f, 9);
+  auto s = Session::create(ir::clone_graph(*p), {.threads = 1});
+  auto sq = Session::create(std::move(q->graph), {.threads = 1});
+  ASSERT_TRUE(s && sq);
+  auto a = (*s)->run(std::vector<Tensor>{in});
+  auto b = (*sq)->run(std::vector<Tensor>{in});
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE((*a)[0].identical((*b)[0]));  // y: not fake-quantized
+  EXPECT_FALSE((*a)[1].identical((*b)[1]));  // z: quantized
+}

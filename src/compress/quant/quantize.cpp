@@ -47,8 +47,8 @@ ir::Value* QdqBuilder::dequantize_constant(const QuantizedTensor& q, const std::
   ir::Value* out = g_.add_value(unique_name(g_, base + "_dq"), DType::F32);
   out->has_shape = true;
   out->dims = dims_of(q.q);
-  ir::Node* dq = g_.add_node_with_outputs(OpKind::DequantizeLinear, ins, {out},
-                                          unique_name(g_, base + "_DQ"));
+  ir::Node* dq =
+      g_.add_node_with_outputs(OpKind::DequantizeLinear, ins, {out}, unique_name(g_, base + "_DQ"));
   if (q.axis >= 0) dq->attrs["axis"] = ir::Attribute::of_int(q.axis);
   if (q.block_size > 0) dq->attrs["block_size"] = ir::Attribute::of_int(q.block_size);
   return out;
@@ -68,9 +68,10 @@ Result<ir::Value*> QdqBuilder::weight(const ir::Node& node, const WeightPlan& p)
   return out;
 }
 
-void QdqBuilder::quantize_activation(ir::Value* v, ScaleZp qp, DType dtype) {
+void QdqBuilder::quantize_activation(ir::Value* v, ScaleZp qp, DType dtype, bool quantize_output) {
   const std::string name = v->name;
   const bool is_output = std::find(g_.outputs.begin(), g_.outputs.end(), v) != g_.outputs.end();
+  const std::vector<ir::Value*> outputs = g_.outputs;
   ir::Value* scale = scalar_f32(name + "_scale", qp.scale);
   ir::Value* zp = scalar_int(name + "_zp", dtype, qp.zero_point);
   ir::Value* q = g_.add_value(unique_name(g_, name + "_q"), dtype);
@@ -84,7 +85,9 @@ void QdqBuilder::quantize_activation(ir::Value* v, ScaleZp qp, DType dtype) {
                            unique_name(g_, name + "_Q"));
   g_.add_node_with_outputs(OpKind::DequantizeLinear, {q, scale, zp}, {dq},
                            unique_name(g_, name + "_DQ"));
-  if (is_output) {  // the graph output keeps its name
+  if (is_output && !quantize_output) {
+    g_.outputs = outputs;  // graph outputs keep the float value
+  } else if (is_output) {  // the dequantized value takes the graph output's place and name
     v->name = unique_name(g_, name + "_float");
     dq->name = name;
   }
@@ -207,7 +210,7 @@ Result<QuantizeResult> quantize(ir::Graph g, const QuantizeOptions& options,
       for (const ActivationPlan& a : plan.activations) {
         ir::Value* v = g.find_value(a.name);
         if (!v) return Status::errorf("internal: activation '{}' vanished", a.name);
-        b.quantize_activation(v, act_qp.at(a.name), a.scheme.dtype);
+        b.quantize_activation(v, act_qp.at(a.name), a.scheme.dtype, options.quantize_outputs);
       }
   }
 

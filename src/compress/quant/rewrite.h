@@ -29,9 +29,10 @@ class QdqBuilder {
   ir::Value* scalar_int(const std::string& name, DType dtype, int32_t v);
   // Inserts QuantizeLinear ("<v>_Q": "<v>_q") -> DequantizeLinear ("<v>_DQ": "<v>_dq") after `v`
   // with per-tensor "<v>_scale" and "<v>_zp":
-  // every reader of v, graph outputs included, reads the DequantizeLinear output instead; a
-  // graph output keeps its name (v is renamed "<name>_float").
-  void quantize_activation(ir::Value* v, ScaleZp qp, DType dtype);
+  // every node reading v reads the DequantizeLinear output instead. A graph output stays the
+  // float v unless `quantize_output`; then the dequantized value takes its place and its name
+  // (v is renamed "<name>_float").
+  void quantize_activation(ir::Value* v, ScaleZp qp, DType dtype, bool quantize_output);
 
   ir::Graph& graph() { return g_; }
 
