@@ -26,10 +26,13 @@ void add_scheme_options(CLI::App* c, QuantArgs& a) {
   c->add_flag("--symmetric-activations", a.symmetric_activations,
               "activation zero point 0 (int8) / 128 (uint8)");
   c->add_flag("--reduce-range", a.reduce_range, "7-bit weights (int8 in [-64, 63])");
-  c->add_option("--exclude", a.exclude, "node-name regex (whole name) left in float; repeatable");
+  // One value per occurrence, so that `--exclude fc1 model.onnx` leaves the model positional.
+  c->add_option("--exclude", a.exclude, "node-name regex (whole name) left in float; repeatable")
+      ->allow_extra_args(false);
   c->add_option("--op-types", a.op_types,
                 "op types to quantize (default Conv,Gemm,MatMul; static also takes Add,Mul)")
-      ->delimiter(',');
+      ->delimiter(',')
+      ->allow_extra_args(false);
   c->add_option("--recipe", a.recipe, "JSON recipe: scheme and per-layer overrides")
       ->check(CLI::ExistingFile);
   c->add_flag("--quantize-outputs", a.quantize_outputs,

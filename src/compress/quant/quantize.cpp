@@ -214,6 +214,10 @@ Result<QuantizeResult> quantize(ir::Graph g, const QuantizeOptions& options,
       }
   }
 
+  if (res.quantized.empty())
+    res.warnings.push_back(fmt::format(
+        "no node was quantized ({} excluded): the model has no{} node that {} mode quantizes",
+        res.excluded.size(), res.excluded.empty() ? "" : " other", mode_name(options.mode)));
   g.remove_dead();
   CONDENSE_TRY(g.sort());
   // Opset 21: int4/uint4 tensors and blocked DequantizeLinear.
