@@ -183,7 +183,7 @@ struct ObserverOptions {
 struct ObservedRange {
   float min = 0, max = 0;  // observed over every element of every batch
   float lo = 0, hi = 0;    // the range the method chose, within [min, max] widened to 0
-  int64_t count = 0;       // elements observed (pass 1)
+  int64_t count = 0;       // elements observed (in the first pass)
 };
 
 // Streams activations batch by batch. Memory is O(bins), independent of the number of batches:
