@@ -24,7 +24,7 @@ static_assert(sizeof(kRef) / sizeof(kRef[0]) == kOpCount);
 // How a reference kernel treats blocked activations (kernels/layout.h). Elementwise ops whose
 // output element i depends only on element i of equally shaped inputs compute the same thing on
 // any element order, so they run on blocked data as is and their output keeps the layout.
-// Shape and Size read no data at all.
+// Identity passes its input through. Shape and Size read no data at all.
 enum class Transparency { None, Unary, SameShape, ShapeOnly };
 
 Transparency transparency(OpKind op) {
@@ -57,6 +57,7 @@ Transparency transparency(OpKind op) {
     case OpKind::Swish:
     case OpKind::Shrink:
     case OpKind::Clip:
+    case OpKind::Identity:
       return Transparency::Unary;
     // Float in, float out, inputs of one shape (checked per run: broadcasting is not).
     case OpKind::Add:
@@ -67,6 +68,7 @@ Transparency transparency(OpKind op) {
     case OpKind::Min:
     case OpKind::Sum:
     case OpKind::Mean:
+    case OpKind::ActivationGrad:  // dY * f'(T), T of dY's shape
       return Transparency::SameShape;
     case OpKind::Shape:
     case OpKind::Size:

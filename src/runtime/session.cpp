@@ -16,11 +16,11 @@ namespace {
 struct Step {
   ir::Node* node = nullptr;
   std::unique_ptr<Kernel> kernel;
-  std::vector<int> inputs;            // slot per input (-1: absent)
-  std::vector<int> outputs;           // slot per output (-1: absent)
-  std::vector<int> release;           // slots whose last use is this step
-  bool want_blocked = false;          // every reader of output 0 takes blocked activations
-  std::optional<Layout> last_layout;  // of output 0 in the last run, for report()
+  std::vector<int> inputs;           // slot per input (-1: absent)
+  std::vector<int> outputs;          // slot per output (-1: absent)
+  std::vector<int> release;          // slots whose last use is this step
+  uint32_t want_blocked = 0;         // bit i: every reader of output i takes blocked activations
+  std::vector<Layout> last_layouts;  // of each output in the last run, for report()
 };
 }  // namespace
 
@@ -78,7 +78,7 @@ void Session::Impl::release_slot(int slot) {
   layouts[slot] = Layout::Plain;
 }
 
-// A step writes output 0 blocked only when every reader may take it blocked (and it is not a
+// A step writes an output blocked only when every reader may take it blocked (and it is not a
 // graph output, which the caller gets plain): otherwise a convolution would write blocked data
 // that the next node converts right back.
 void Session::Impl::plan_layouts() {
@@ -89,11 +89,14 @@ void Session::Impl::plan_layouts() {
   std::vector<bool> is_output(slots.size(), false);
   for (int s : output_slots) is_output[s] = true;
   for (Step& st : steps) {
-    if (st.outputs.empty() || st.outputs[0] < 0 || !st.kernel->may_produce_blocked()) continue;
-    const int out = st.outputs[0];
-    bool want = !is_output[out] && !readers[out].empty();
-    for (auto [si, i] : readers[out]) want = want && steps[si].kernel->may_accept_blocked(i);
-    st.want_blocked = want;
+    st.want_blocked = 0;
+    for (size_t o = 0; o < st.outputs.size() && o < 32; ++o) {
+      const int out = st.outputs[o];
+      if (out < 0 || !st.kernel->may_produce_blocked(o)) continue;
+      bool want = !is_output[out] && !readers[out].empty();
+      for (auto [si, i] : readers[out]) want = want && steps[si].kernel->may_accept_blocked(i);
+      if (want) st.want_blocked |= 1u << o;
+    }
   }
 }
 
@@ -282,7 +285,7 @@ Result<std::vector<Tensor>> Session::run(std::span<const Tensor> inputs) {
       im.slots[st.outputs[i]] = std::move(im.outs[i]);
       im.layouts[st.outputs[i]] = im.out_layouts[i];
     }
-    if (nout > 0) st.last_layout = im.out_layouts[0];
+    st.last_layouts.assign(im.out_layouts.begin(), im.out_layouts.begin() + nout);
     for (int s : st.release) im.release_slot(s);
   }
   std::vector<Tensor> results;
@@ -308,11 +311,18 @@ Result<std::vector<Tensor>> Session::run(std::span<const Tensor> inputs) {
 
 std::vector<NodeReport> Session::report() const {
   std::vector<NodeReport> r;
-  for (const Step& st : impl_->steps)
-    r.push_back({st.node->name, std::string(op_name(st.node->op)), std::string(st.kernel->name()),
-                 !st.last_layout                      ? ""
-                 : *st.last_layout == Layout::Blocked ? "blocked"
-                                                      : "plain"});
+  for (const Step& st : impl_->steps) {
+    NodeReport n;
+    n.name = st.node->name;
+    n.op = op_name(st.node->op);
+    n.kernel = st.kernel->name();
+    for (size_t i = 0; i < st.last_layouts.size(); ++i)
+      n.output_layouts.push_back(st.outputs[i] < 0                       ? ""
+                                 : st.last_layouts[i] == Layout::Blocked ? "blocked"
+                                                                         : "plain");
+    if (!n.output_layouts.empty()) n.layout = n.output_layouts[0];
+    r.push_back(std::move(n));
+  }
   return r;
 }
 
