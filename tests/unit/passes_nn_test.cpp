@@ -160,6 +160,41 @@ TEST(FuseActivation, UnknownFusedActivationIsAnError) {
   EXPECT_NE(r.status().message().find("Swish"), std::string::npos) << r.status().message();
 }
 
+// Training graphs: BatchNormTraining (outputs Y, running mean / var, batch mean / var) -> Relu
+// fuses; -> Sigmoid does not (only Relu runs inside oneDNN's normalization), nor a Relu whose
+// input has a second reader.
+ir::Graph bn_training_graph() {
+  ir::Graph g;
+  auto* x = g.add_input("x", DType::F32, {ir::Dim::sym("N"), 16, 5, 5});
+  auto bn = [&](ir::Value* in, uint32_t seed) {
+    std::vector<ir::Value*> ins = {in};
+    for (int i = 0; i < 4; ++i)
+      ins.push_back(g.add_constant(g.fresh_name("p"), random_tensor({16}, seed + i, 0.5f, 1.5f)));
+    return g.add_node(OpKind::BatchNormTraining, ins, 5, g.fresh_name("bnt"))->outputs;
+  };
+  auto unary = [&](OpKind op, ir::Value* in) { return g.add_node(op, {in}, 1, "")->outputs[0]; };
+  auto b1 = bn(x, 1);
+  ir::Value* r1 = unary(OpKind::Relu, b1[0]);  // fuses
+  auto b2 = bn(r1, 10);
+  ir::Value* s2 = unary(OpKind::Sigmoid, b2[0]);  // stays
+  auto b3 = bn(s2, 20);
+  ir::Value* r3 = unary(OpKind::Relu, b3[0]);  // stays: b3's Y is also an output
+  g.outputs = {r3, b3[0], b1[1], b1[4], b2[2]};
+  return g;
+}
+
+TEST(FuseActivation, ReluFusesIntoBatchNormTraining) {
+  auto s = Session::create(bn_training_graph(), {.threads = 1});
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  EXPECT_EQ(count_op((*s)->graph(), OpKind::Relu), 1) << ir::print_graph((*s)->graph());
+  EXPECT_EQ(count_op((*s)->graph(), OpKind::Sigmoid), 1);
+  int fused = 0;
+  for (const auto& n : (*s)->graph().nodes())
+    fused += n->op == OpKind::BatchNormTraining && n->attr_string("_activation", "") == "Relu";
+  EXPECT_EQ(fused, 1);
+  expect_same_outputs(bn_training_graph, random_tensor({3, 16, 5, 5}, 9));
+}
+
 TEST(FuseActivation, ExportWritesActivationNode) {
   auto s = Session::create(gemm_graph(), {.threads = 1});
   ASSERT_TRUE(s.is_ok());

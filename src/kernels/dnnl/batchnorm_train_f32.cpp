@@ -2,7 +2,8 @@
 // or channel-blocked (kernels/layout.h; the output takes the input's layout): BatchNormTraining
 // (forward_training: batch mean and biased variance, then the running statistics updated here as
 // ONNX defines them) and BatchNormGrad (backward, with batch or frozen statistics). Per-channel
-// vectors are always plain. Primitives are built once per shape and layout.
+// vectors are always plain. A fused Relu on Y (fuse_activation pass) runs inside the forward
+// primitive. Primitives are built once per shape and layout.
 #include "kernels/dnnl/dnnl_common.h"
 
 namespace condense {
@@ -29,8 +30,9 @@ const Shape& layout_key(Layout l) {
 
 class DnnlBatchNormTrainingF32 final : public Kernel {
  public:
-  explicit DnnlBatchNormTrainingF32(const ir::Node& node)
-      : eps_(node.attr_float("epsilon", 1e-5f)),
+  DnnlBatchNormTrainingF32(const ir::Node& node, bool relu)
+      : relu_(relu),
+        eps_(node.attr_float("epsilon", 1e-5f)),
         momentum_(node.attr_float("momentum", 0.9f)),
         fallback_(ref_kernel_fn(node.op)) {}
   std::string_view name() const override { return "dnnl_bnorm_train_f32"; }
@@ -83,13 +85,15 @@ class DnnlBatchNormTrainingF32 final : public Kernel {
   struct Entry {
     dnnl::primitive prim;
     memory src, dst, scale, shift, mean, var;
+    memory workspace;  // with the fused Relu: where Y > 0, which nothing here reads back
     std::unordered_map<int, memory> args;
   };
 
   Status build(const Shape& xs, Layout layout, Entry& e) {
     const memory::desc data = f32_desc(to_dims(xs), layout), chan = plain_f32({xs[1]});
-    dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_training, data, eps_,
-                                              scale_shift());
+    auto flags = scale_shift();
+    if (relu_) flags = flags | dnnl::normalization_flags::fuse_norm_relu;
+    dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_training, data, eps_, flags);
     dnnl::batch_normalization_forward::primitive_desc pd(d, cpu_engine());
     e.prim = dnnl::batch_normalization_forward(pd);
     e.src = memory(data, cpu_engine(), nullptr);
@@ -100,9 +104,14 @@ class DnnlBatchNormTrainingF32 final : public Kernel {
     e.var = memory(chan, cpu_engine(), nullptr);
     e.args = {{DNNL_ARG_SRC, e.src},     {DNNL_ARG_DST, e.dst},   {DNNL_ARG_SCALE, e.scale},
               {DNNL_ARG_SHIFT, e.shift}, {DNNL_ARG_MEAN, e.mean}, {DNNL_ARG_VARIANCE, e.var}};
+    if (relu_) {
+      e.workspace = memory(pd.workspace_desc(), cpu_engine());
+      e.args[DNNL_ARG_WORKSPACE] = e.workspace;
+    }
     return Status::ok();
   }
 
+  bool relu_;
   float eps_, momentum_;
   RefKernelFn fallback_;
   ShapeCache<Entry> cache_;
@@ -203,9 +212,14 @@ class DnnlBatchNormGradF32 final : public Kernel {
 };
 }  // namespace
 
+// A fused Relu (fuse_activation pass) runs inside the primitive; other fused activations run on
+// the reference kernel.
 Result<std::unique_ptr<Kernel>> make_dnnl_batchnorm_training_f32(const KernelCreateCtx& ctx) {
-  if (!all_f32(ctx)) return std::unique_ptr<Kernel>();
-  return std::unique_ptr<Kernel>(std::make_unique<DnnlBatchNormTrainingF32>(ctx.node));
+  const auto act = fused_activation(ctx.node);
+  if (!all_f32(ctx) || !act || (act->kind != FusedAct::None && act->kind != FusedAct::Relu))
+    return std::unique_ptr<Kernel>();
+  return std::unique_ptr<Kernel>(
+      std::make_unique<DnnlBatchNormTrainingF32>(ctx.node, act->kind == FusedAct::Relu));
 }
 
 Result<std::unique_ptr<Kernel>> make_dnnl_batchnorm_grad_f32(const KernelCreateCtx& ctx) {
