@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/ref/broadcast.h"
+#include "kernels/ref/elementwise_loop.h"
 #include "kernels/ref/train_common.h"
 #include "ops/shape_common.h"
 #include "ops/train_activation.h"
@@ -64,25 +65,43 @@ Status ref_SoftmaxGrad(KernelCtx& ctx) {
   });
 }
 
-// dX = dY * f'(T), see src/ops/train_activation.h.
+// dX = (dY + dY2) * f'(T), see src/ops/train_activation.h; dY2 (optional) and dY broadcast to
+// T's shape (equal shapes, the case the fuse_activation_grad_sum pass makes, take one pass).
 Status ref_ActivationGrad(KernelCtx& ctx) {
   const GradAct kind = *grad_act_from_name(ctx.node.attr_string("activation", ""));
   const double alpha = ctx.node.attr_float("alpha", 0.f), beta = ctx.node.attr_float("beta", 0.f);
-  const Tensor& dy = ctx.in(0);
   const Tensor& t = ctx.in(1);
-  return visit_train_float(ctx, dy.dtype(), [&]<typename T>() -> Status {
-    const T* pdy = dy.data<T>();
+  const Tensor* dy = &ctx.in(0);
+  const Tensor* dy2 = ctx.has_input(2) ? &ctx.in(2) : nullptr;
+  Tensor sum;  // dY + dY2 when either broadcasts
+  return visit_train_float(ctx, t.dtype(), [&]<typename T>() -> Status {
+    if (dy2 && (dy->shape() != t.shape() || dy2->shape() != t.shape())) {
+      sum = Tensor::empty(t.dtype(), t.shape());
+      ew::binary_map<T, T, T>(*dy, *dy2, sum, ew::kGrainCheap, [](T a, T b) { return a + b; });
+      dy = &sum;
+      dy2 = nullptr;
+    }
+    const T* pdy = dy->data<T>();
+    const T* pdy2 = dy2 ? dy2->data<T>() : nullptr;
     const T* pt = t.data<T>();
     T* pdx = ctx.out(0).data<T>();
     const T a = static_cast<T>(alpha), b = static_cast<T>(beta);
-    const int64_t n = dy.numel();
+    const int64_t n = t.numel();
     if (kind == GradAct::Relu) {  // the common case, as a select the compiler vectorizes
+      if (pdy2) {
 #pragma omp parallel for simd if (n > 65536)
-      for (int64_t i = 0; i < n; ++i) pdx[i] = pt[i] > T(0) ? pdy[i] : T(0);
+        for (int64_t i = 0; i < n; ++i) pdx[i] = pt[i] > T(0) ? pdy[i] + pdy2[i] : T(0);
+      } else {
+#pragma omp parallel for simd if (n > 65536)
+        for (int64_t i = 0; i < n; ++i) pdx[i] = pt[i] > T(0) ? pdy[i] : T(0);
+      }
       return Status::ok();
     }
 #pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) pdx[i] = pdy[i] * activation_derivative<T>(kind, a, b, pt[i]);
+    for (int64_t i = 0; i < n; ++i) {
+      const T g = pdy2 ? pdy[i] + pdy2[i] : pdy[i];
+      pdx[i] = g * activation_derivative<T>(kind, a, b, pt[i]);
+    }
     return Status::ok();
   });
 }
