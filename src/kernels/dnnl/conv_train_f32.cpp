@@ -81,6 +81,19 @@ int64_t code(Layout l) {
   return static_cast<int64_t>(l);
 }
 
+// make(true): the primitive descriptor for the activations as given (blocked ones read and
+// written in place), unless oneDNN cannot build one or has only its reference kernel for them;
+// then make(false): every activation `any`, reordered.
+template <typename Make>
+auto given_or_any(Make make) -> decltype(make(true)) {
+  try {
+    auto pd = make(true);
+    if (!is_dnnl_reference(pd)) return pd;
+  } catch (const dnnl::error&) {
+  }
+  return make(false);
+}
+
 // User weights (plain, handle set per run) and their copy in the primitive's layout.
 struct Weights {
   memory user, prim;
@@ -195,15 +208,13 @@ class DnnlConvTrainF32 final : public Kernel {
     dnnl::post_ops ops;
     append_activation(ops, act_);
     attr.set_post_ops(ops);
-    auto make = [&](const memory::desc& src_want, const memory::desc& dst_want) {
+    auto pd = given_or_any([&](bool given) {
       dnnl::convolution_forward::desc desc(
-          dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src_want,
-          any_like(w_plain), b_md, dst_want, d->strides, d->dilates, d->pad_l, d->pad_r);
+          dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+          given ? ask(src_md, in) : any_like(src_md), any_like(w_plain), b_md,
+          given ? ask(dst_md, out) : any_like(dst_md), d->strides, d->dilates, d->pad_l, d->pad_r);
       return dnnl::convolution_forward::primitive_desc(desc, attr, cpu_engine());
-    };
-    // Blocked activations as they are, unless oneDNN has only its reference kernel for them.
-    dnnl::convolution_forward::primitive_desc pd = make(ask(src_md, in), ask(dst_md, out));
-    if (is_dnnl_reference(pd)) pd = make(any_like(src_md), any_like(dst_md));
+    });
     e.prim = dnnl::convolution_forward(pd);
     e.src.init(src_md, pd.src_desc(), true);
     e.dst.init(dst_md, pd.dst_desc(), false);
@@ -289,14 +300,13 @@ class DnnlConvGradDataF32 final : public Kernel {
         dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_like(dx_md),
         any_like(w_plain), any_like(dy_md), d->strides, d->dilates, d->pad_l, d->pad_r);
     dnnl::convolution_forward::primitive_desc fwd_pd(fwd, cpu_engine());
-    auto make = [&](const memory::desc& dx_want, const memory::desc& dy_want) {
-      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, dx_want,
-                                                 any_like(w_plain), dy_want, d->strides, d->dilates,
-                                                 d->pad_l, d->pad_r);
+    auto pd = given_or_any([&](bool given) {
+      dnnl::convolution_backward_data::desc desc(
+          dnnl::algorithm::convolution_direct, given ? ask(dx_md, out) : any_like(dx_md),
+          any_like(w_plain), given ? ask(dy_md, in) : any_like(dy_md), d->strides, d->dilates,
+          d->pad_l, d->pad_r);
       return dnnl::convolution_backward_data::primitive_desc(desc, cpu_engine(), fwd_pd);
-    };
-    dnnl::convolution_backward_data::primitive_desc pd = make(ask(dx_md, out), ask(dy_md, in));
-    if (is_dnnl_reference(pd)) pd = make(any_like(dx_md), any_like(dy_md));
+    });
     e.prim = dnnl::convolution_backward_data(pd);
     e.diff_dst.init(dy_md, pd.diff_dst_desc(), true);
     e.diff_src.init(dx_md, pd.diff_src_desc(), false);
@@ -397,14 +407,13 @@ class DnnlConvGradWeightF32 final : public Kernel {
         dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_like(x_md),
         any_like(w_plain), b_md, any_like(dy_md), d->strides, d->dilates, d->pad_l, d->pad_r);
     dnnl::convolution_forward::primitive_desc fwd_pd(fwd, cpu_engine());
-    auto make = [&](const memory::desc& x_want, const memory::desc& dy_want) {
-      dnnl::convolution_backward_weights::desc desc(dnnl::algorithm::convolution_direct, x_want,
-                                                    any_like(w_plain), b_md, dy_want, d->strides,
-                                                    d->dilates, d->pad_l, d->pad_r);
+    auto pd = given_or_any([&](bool given) {
+      dnnl::convolution_backward_weights::desc desc(
+          dnnl::algorithm::convolution_direct, given ? ask(x_md, l.x) : any_like(x_md),
+          any_like(w_plain), b_md, given ? ask(dy_md, l.dy) : any_like(dy_md), d->strides,
+          d->dilates, d->pad_l, d->pad_r);
       return dnnl::convolution_backward_weights::primitive_desc(desc, cpu_engine(), fwd_pd);
-    };
-    dnnl::convolution_backward_weights::primitive_desc pd = make(ask(x_md, l.x), ask(dy_md, l.dy));
-    if (is_dnnl_reference(pd)) pd = make(any_like(x_md), any_like(dy_md));
+    });
     e.prim = dnnl::convolution_backward_weights(pd);
     e.src.init(x_md, pd.src_desc(), true);
     e.diff_dst.init(dy_md, pd.diff_dst_desc(), true);
@@ -437,19 +446,12 @@ class DnnlConvGradWeightF32 final : public Kernel {
                     const memory::desc& dy_md, const memory::desc& w_plain,
                     const dnnl::convolution_forward::primitive_desc& fwd_pd,
                     const memory::desc& shared_dy, Entry& e) {
-    auto make = [&](const memory::desc& dx, const memory::desc& dy_want) {
-      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, dx,
-                                                 any_like(w_plain), dy_want, d.strides, d.dilates,
-                                                 d.pad_l, d.pad_r);
+    auto pd = given_or_any([&](bool given) {
+      dnnl::convolution_backward_data::desc desc(
+          dnnl::algorithm::convolution_direct, given ? dx_want : any_like(dx_md), any_like(w_plain),
+          given ? shared_dy : any_like(dy_md), d.strides, d.dilates, d.pad_l, d.pad_r);
       return dnnl::convolution_backward_data::primitive_desc(desc, cpu_engine(), fwd_pd);
-    };
-    dnnl::convolution_backward_data::primitive_desc pd;
-    try {
-      pd = make(dx_want, shared_dy);
-      if (is_dnnl_reference(pd)) pd = make(any_like(dx_md), any_like(dy_md));
-    } catch (const dnnl::error&) {
-      pd = make(any_like(dx_md), any_like(dy_md));
-    }
+    });
     e.data_prim = dnnl::convolution_backward_data(pd);
     memory dy_for_data = e.diff_dst.prim;
     if (pd.diff_dst_desc() != shared_dy) {
