@@ -1,6 +1,9 @@
 // Reference kernels (train family): broadcast reduction, softmax and activation backward,
 // training dropout, NLL loss backward, Gather and Slice backward.
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/ref/broadcast.h"
@@ -65,6 +68,18 @@ Status ref_SoftmaxGrad(KernelCtx& ctx) {
   });
 }
 
+namespace {
+// g where t > 0, else +0 (Relu's gradient, NaN in g included), as a bit mask: a select
+// `t > 0 ? g : 0` lets the compiler move g's computation into the branch, and, since a float add
+// may trap, it then keeps a branch per element, mispredicted about half the time on a Relu mask.
+template <typename T>
+inline T relu_pass(T g, T t) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const U keep = t > T(0) ? ~U(0) : U(0);
+  return std::bit_cast<T>(std::bit_cast<U>(g) & keep);
+}
+}  // namespace
+
 // dX = (dY + dY2) * f'(T), see src/ops/train_activation.h; dY2 (optional) and dY broadcast to
 // T's shape (equal shapes, the case the fuse_activation_grad_sum pass makes, take one pass).
 Status ref_ActivationGrad(KernelCtx& ctx) {
@@ -87,13 +102,13 @@ Status ref_ActivationGrad(KernelCtx& ctx) {
     T* pdx = ctx.out(0).data<T>();
     const T a = static_cast<T>(alpha), b = static_cast<T>(beta);
     const int64_t n = t.numel();
-    if (kind == GradAct::Relu) {  // the common case, as a select the compiler vectorizes
+    if (kind == GradAct::Relu) {  // the common case, branch-free (see relu_pass)
       if (pdy2) {
 #pragma omp parallel for simd if (n > 65536)
-        for (int64_t i = 0; i < n; ++i) pdx[i] = pt[i] > T(0) ? pdy[i] + pdy2[i] : T(0);
+        for (int64_t i = 0; i < n; ++i) pdx[i] = relu_pass(pdy[i] + pdy2[i], pt[i]);
       } else {
 #pragma omp parallel for simd if (n > 65536)
-        for (int64_t i = 0; i < n; ++i) pdx[i] = pt[i] > T(0) ? pdy[i] : T(0);
+        for (int64_t i = 0; i < n; ++i) pdx[i] = relu_pass(pdy[i], pt[i]);
       }
       return Status::ok();
     }
