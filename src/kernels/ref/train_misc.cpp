@@ -230,19 +230,31 @@ Status ref_SliceGrad(KernelCtx& ctx) {
   const int64_t rank = dx.rank();
   std::vector<int64_t> stride(static_cast<size_t>(rank), 1);
   for (int64_t d = rank - 1; d > 0; --d) stride[d - 1] = stride[d] * dx.dim(d);
+  // dY viewed as rows of its last dim: row r starts at dX offset off(r) and steps by the last
+  // axis' step. Rows are independent, so they split over threads.
+  const int64_t inner = rank > 0 ? (*plan)[rank - 1].count : 1;
+  const int64_t inner_stride = rank > 0 ? (*plan)[rank - 1].step * stride[rank - 1] : 1;
+  const int64_t rows = inner > 0 ? dy.numel() / inner : 0;
   return visit_train_float(ctx, dy.dtype(), [&]<typename T>() -> Status {
     const T* pdy = dy.data<T>();
     T* pdx = dx.data<T>();
-    std::fill(pdx, pdx + dx.numel(), T(0));
-    std::vector<int64_t> idx(static_cast<size_t>(rank), 0);
-    for (int64_t k = 0; k < dy.numel(); ++k) {
-      int64_t off = 0;
-      for (int64_t d = 0; d < rank; ++d)
-        off += ((*plan)[d].start + idx[d] * (*plan)[d].step) * stride[d];
-      pdx[off] = pdy[k];
-      for (int64_t d = rank; d-- > 0;) {
-        if (++idx[d] < (*plan)[d].count) break;
-        idx[d] = 0;
+    const int64_t n = dx.numel();
+#pragma omp parallel if (n > 65536)
+    {
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < n; ++i) pdx[i] = T(0);
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        int64_t off = rank > 0 ? (*plan)[rank - 1].start * stride[rank - 1] : 0;
+        int64_t rest = r;
+        for (int64_t d = rank - 1; d-- > 0;) {
+          const int64_t i = rest % (*plan)[d].count;
+          rest /= (*plan)[d].count;
+          off += ((*plan)[d].start + i * (*plan)[d].step) * stride[d];
+        }
+        const T* src = pdy + r * inner;
+        T* dst = pdx + off;
+        for (int64_t j = 0; j < inner; ++j) dst[j * inner_stride] = src[j];
       }
     }
     return Status::ok();
