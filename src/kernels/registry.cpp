@@ -78,9 +78,27 @@ Transparency transparency(OpKind op) {
   }
 }
 
+// Reference kernels that write output element i from input elements i only, in one pass, so the
+// output may take the buffer of an input of its shape (binary_map and unary_map loops, and
+// ActivationGrad's, read element i before writing it).
+bool in_place_safe(OpKind op) {
+  switch (op) {
+    case OpKind::Add:
+    case OpKind::Sub:
+    case OpKind::Mul:
+    case OpKind::Div:
+    case OpKind::Relu:
+    case OpKind::ActivationGrad:
+      return true;
+    default:
+      return false;
+  }
+}
+
 class RefKernel final : public Kernel {
  public:
-  RefKernel(RefKernelFn fn, OpKind op) : fn_(fn), transparency_(transparency(op)) {}
+  RefKernel(RefKernelFn fn, OpKind op)
+      : fn_(fn), transparency_(transparency(op)), in_place_(in_place_safe(op)) {}
   std::string_view name() const override { return "ref"; }
 
   Status run(KernelCtx& ctx) override {
@@ -91,6 +109,8 @@ class RefKernel final : public Kernel {
       ctx.set_out_layout(0, Layout::Blocked);
     return Status::ok();
   }
+
+  bool may_write_in_place(size_t) const override { return in_place_; }
 
   bool may_accept_blocked(size_t input) const override {
     return transparency_ == Transparency::SameShape ||
@@ -114,6 +134,7 @@ class RefKernel final : public Kernel {
  private:
   RefKernelFn fn_;
   Transparency transparency_;
+  bool in_place_;
 };
 
 struct FastEntry {

@@ -19,6 +19,7 @@ struct Step {
   std::vector<int> inputs;           // slot per input (-1: absent)
   std::vector<int> outputs;          // slot per output (-1: absent)
   std::vector<int> release;          // slots whose last use is this step
+  std::vector<int> in_place;         // inputs whose buffer output 0 may take (they die here)
   uint32_t want_blocked = 0;         // bit i: every reader of output i takes blocked activations
   std::vector<Layout> last_layouts;  // of each output in the last run, for report()
 };
@@ -46,6 +47,9 @@ struct Session::Impl {
   // Hands input `i` of the current step over in the other layout, converting its slot once per
   // run.
   Status convert_input(int slot, size_t i);
+  // A buffer for output 0 of `st`: the buffer of an input the kernel may overwrite, if one has
+  // the output's dtype and shape and nothing else holds it; else null.
+  std::shared_ptr<Storage> in_place_buffer(const Step& st, const TensorInfo& out) const;
   void release_slot(int slot);
   void plan_layouts();
 };
@@ -70,6 +74,17 @@ Status Session::Impl::convert_input(int slot, size_t i) {
   in_layouts[i] = from == Layout::Blocked ? Layout::Plain : Layout::Blocked;
   in_info[i].value = &copy;
   return Status::ok();
+}
+
+std::shared_ptr<Storage> Session::Impl::in_place_buffer(const Step& st,
+                                                        const TensorInfo& out) const {
+  for (int j : st.in_place) {
+    const Tensor* t = in_ptrs[j];
+    if (!t || !t->defined() || t->dtype() != out.dtype || t->shape() != out.shape) continue;
+    const std::shared_ptr<Storage>& s = t->storage();
+    if (s && s->owned && s.use_count() == 1 && t->raw() == s->data) return s;
+  }
+  return nullptr;
 }
 
 void Session::Impl::release_slot(int slot) {
@@ -172,6 +187,15 @@ Result<std::unique_ptr<Session>> Session::create(ir::Graph graph, SessionOptions
   for (size_t i = 0; i < impl->steps.size(); ++i)
     for (int s : impl->steps[i].outputs)
       if (s >= 0 && last_use[s] < 0 && !impl->persistent[s]) impl->steps[i].release.push_back(s);
+  // Elementwise kernels may write output 0 over an input that dies at their step.
+  for (Step& st : impl->steps) {
+    for (size_t j = 0; j < st.inputs.size(); ++j) {
+      const int s = st.inputs[j];
+      if (s < 0 || impl->persistent[s] || !st.kernel->may_write_in_place(j)) continue;
+      if (std::find(st.release.begin(), st.release.end(), s) != st.release.end())
+        st.in_place.push_back(static_cast<int>(j));
+    }
+  }
   impl->in_info.reserve(widest);
   impl->layouts.assign(impl->slots.size(), Layout::Plain);
   impl->converted.resize(impl->slots.size());
@@ -267,7 +291,8 @@ Result<std::vector<Tensor>> Session::run(std::span<const Tensor> inputs) {
       }
       if (o.allocate && o.shape_known) {
         size_t bytes = dtype_storage_bytes(o.dtype, shape_numel(o.shape));
-        im.outs[i] = Tensor::with_storage(o.dtype, o.shape, im.pool.acquire(bytes));
+        std::shared_ptr<Storage> buf = i == 0 ? im.in_place_buffer(st, o) : nullptr;
+        im.outs[i] = Tensor::with_storage(o.dtype, o.shape, buf ? buf : im.pool.acquire(bytes));
       } else if (o.shape_known) {
         im.outs[i] = Tensor::placeholder(o.dtype, o.shape);
       } else {
