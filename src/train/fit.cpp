@@ -63,8 +63,6 @@ Result<Position> load_checkpoint(const std::string& path, Trainer& t, const nloh
                           "meta/seen", "meta/info"})
     if (!meta.count(key))
       return Status::errorf("'{}' is not a condense training checkpoint (no {})", path, key);
-  Status s = t.load_state(arrays);
-  if (!s.is_ok()) return s.with_context(fmt::format("resuming from '{}'", path));
   Position pos;
   pos.epoch = meta["meta/epoch"].get_i64(0);
   pos.batch = meta["meta/batch"].get_i64(0);
@@ -84,6 +82,9 @@ Result<Position> load_checkpoint(const std::string& path, Trainer& t, const nloh
         "checkpoint '{}' stopped mid-epoch with {} batches per epoch; this run has {} (same "
         "--batch and data needed to resume mid-epoch)",
         path, saved.value("steps_per_epoch", int64_t{0}), info["steps_per_epoch"].get<int64_t>());
+  // Checked before anything is restored, so a refused checkpoint leaves the trainer as it was.
+  Status s = t.load_state(arrays);
+  if (!s.is_ok()) return s.with_context(fmt::format("resuming from '{}'", path));
   if (cb.on_message) {
     for (const char* key : {"seed", "batch_size", "schedule", "run"})
       if (saved.contains(key) && saved[key] != info[key])
