@@ -478,8 +478,8 @@ TEST_F(Cli, TrainThenEvalFashionMnist) {
   EXPECT_NE(t.err.find("epoch 1/2"), std::string::npos) << t.err;
   EXPECT_EQ(t.err.find('\r'), std::string::npos);
 
-  CliRun e = cli(fmt::format("eval '{}' --data fashion-mnist --limit 200 --json",
-                             path("trained.onnx")));
+  CliRun e =
+      cli(fmt::format("eval '{}' --data fashion-mnist --limit 200 --json", path("trained.onnx")));
   ASSERT_EQ(e.rc, 0) << e.err;
   auto j = nlohmann::json::parse(e.out);
   EXPECT_EQ(j["count"], 200);
@@ -503,12 +503,12 @@ TEST_F(Cli, TrainBadInput) {
   };
   expect_clean_error(train("l5.onnx", "--data mnist:/no/such/dir"), {"/no/such/dir"});
   expect_clean_error(train("l5.onnx", "--data nosuchkind:x"), {"nosuchkind"});
-  expect_clean_error(cli(fmt::format("train '{}' --data fashion-mnist -o /no/such/dir/x.onnx",
-                                     path("l5.onnx"))),
-                     {"/no/such/dir"});
-  expect_clean_error(cli(fmt::format("train '{}' --data fashion-mnist -o '{}'", path("l5.onnx"),
-                                     path("l5.onnx"))),
-                     {"input model"});
+  expect_clean_error(
+      cli(fmt::format("train '{}' --data fashion-mnist -o /no/such/dir/x.onnx", path("l5.onnx"))),
+      {"/no/such/dir"});
+  expect_clean_error(
+      cli(fmt::format("train '{}' --data fashion-mnist -o '{}'", path("l5.onnx"), path("l5.onnx"))),
+      {"input model"});
   expect_clean_error(train("l5.onnx", "--data fashion-mnist --resume /no/such.ckpt.npz"),
                      {"/no/such.ckpt.npz"});
   expect_clean_error(train("l5.onnx", "--data fashion-mnist --opt rmsprop"), {"rmsprop"});
@@ -528,8 +528,8 @@ TEST_F(Cli, TrainBadInput) {
   EXPECT_FALSE(fs::exists(out));
   expect_clean_error(cli(fmt::format("eval '{}' --data fashion-mnist:/no/such", path("l5.onnx"))),
                      {"/no/such"});
-  expect_clean_error(cli(fmt::format("eval '{}' --data fashion-mnist --split dev", path("l5.onnx"))),
-                     {"dev"});
+  expect_clean_error(
+      cli(fmt::format("eval '{}' --data fashion-mnist --split dev", path("l5.onnx"))), {"dev"});
 }
 
 // Ctrl-C during training saves a checkpoint and exits 130 without writing the model; --resume
@@ -545,8 +545,8 @@ TEST_F(Cli, TrainCtrlCSavesACheckpointAndResumes) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    std::string cmd = fmt::format("exec '{}' {} >/dev/null 2>'{}'", CONDENSE_CLI_PATH, args,
-                                  err_file);
+    std::string cmd =
+        fmt::format("exec '{}' {} >/dev/null 2>'{}'", CONDENSE_CLI_PATH, args, err_file);
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
