@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -431,4 +432,141 @@ TEST_F(Cli, ZooWritesEveryModelAndRejectsBadOptions) {
   expect_clean_error(cli(fmt::format("zoo resnet20 --shortcut C -o '{}'", out)), {"shortcut"});
   expect_clean_error(cli(fmt::format("zoo vgg19 -o '{}'", out)), {"vgg19", "vgg-small"});
   EXPECT_FALSE(fs::exists(out));
+}
+
+// ---- condense train / condense eval ------------------------------------------------------------
+
+namespace {
+
+const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
+
+bool have_fashion() {
+  return fs::exists(fs::path(kFashionDir) / "t10k-labels-idx1-ubyte.gz") ||
+         fs::exists(fs::path(kFashionDir) / "t10k-labels-idx1-ubyte");
+}
+
+// The last non-empty line of `text`.
+std::string last_line(const std::string& text) {
+  std::stringstream ss(text);
+  std::string last;
+  for (std::string l; std::getline(ss, l);)
+    if (!l.empty()) last = l;
+  return last;
+}
+
+}  // namespace
+
+TEST_F(Cli, TrainThenEvalFashionMnist) {
+  if (!have_fashion()) GTEST_SKIP() << "SKIPPED: Fashion-MNIST is not installed in " << kFashionDir;
+  ASSERT_EQ(cli(fmt::format("zoo lenet5 -o '{}'", path("l5.onnx"))).rc, 0);
+  CliRun t = cli(fmt::format(
+      "train '{}' --data fashion-mnist --limit 512 --val-limit 200 --epochs 2 --batch 64 "
+      "--lr 0.01 --momentum 0.9 --schedule cosine --threads 2 --seed 3 --json -o '{}'",
+      path("l5.onnx"), path("trained.onnx")));
+  ASSERT_EQ(t.rc, 0) << t.err;
+  // One JSON object per epoch on stdout.
+  std::stringstream ss(t.out);
+  std::vector<nlohmann::json> epochs;
+  for (std::string l; std::getline(ss, l);) epochs.push_back(nlohmann::json::parse(l));
+  ASSERT_EQ(epochs.size(), 2u) << t.out;
+  EXPECT_EQ(epochs[1]["epoch"], 2);
+  EXPECT_EQ(epochs[1]["val"]["count"], 200);
+  EXPECT_GT(epochs[1]["val"]["accuracy"].get<double>(), 0.5);
+  EXPECT_GT(epochs[1]["images_per_s"].get<double>(), 0);
+  EXPECT_TRUE(fs::exists(path("trained.ckpt.npz")));
+  // Not a terminal: plain progress lines, no carriage returns.
+  EXPECT_NE(t.err.find("epoch 1/2"), std::string::npos) << t.err;
+  EXPECT_EQ(t.err.find('\r'), std::string::npos);
+
+  CliRun e =
+      cli(fmt::format("eval '{}' --data fashion-mnist --limit 200 --json", path("trained.onnx")));
+  ASSERT_EQ(e.rc, 0) << e.err;
+  auto j = nlohmann::json::parse(e.out);
+  EXPECT_EQ(j["count"], 200);
+  EXPECT_EQ(j["normalize"], "mnist") << "the trained model records its normalization";
+  // The same accuracy as the run's last validation (same 200 samples, same weights).
+  EXPECT_EQ(j["top1"].get<double>(), epochs[1]["val"]["accuracy"].get<double>());
+  EXPECT_EQ(j["confusion"].size(), 10u);
+  EXPECT_EQ(j["classes"][0]["name"], "T-shirt/top");
+  CliRun h = cli(fmt::format("eval '{}' --data fashion-mnist --limit 200", path("trained.onnx")));
+  ASSERT_EQ(h.rc, 0) << h.err;
+  EXPECT_NE(h.out.find("top-1"), std::string::npos) << h.out;
+  EXPECT_NE(h.out.find("confusion"), std::string::npos) << h.out;
+}
+
+TEST_F(Cli, TrainBadInput) {
+  ASSERT_EQ(cli(fmt::format("zoo lenet5 -o '{}'", path("l5.onnx"))).rc, 0);
+  ASSERT_EQ(cli(fmt::format("zoo resnet20 -o '{}'", path("r20.onnx"))).rc, 0);
+  const std::string out = path("out.onnx");
+  auto train = [&](const std::string& model, const std::string& args) {
+    return cli(fmt::format("train '{}' -o '{}' --threads 2 {}", path(model), out, args));
+  };
+  expect_clean_error(train("l5.onnx", "--data mnist:/no/such/dir"), {"/no/such/dir"});
+  expect_clean_error(train("l5.onnx", "--data nosuchkind:x"), {"nosuchkind"});
+  expect_clean_error(
+      cli(fmt::format("train '{}' --data fashion-mnist -o /no/such/dir/x.onnx", path("l5.onnx"))),
+      {"/no/such/dir"});
+  expect_clean_error(
+      cli(fmt::format("train '{}' --data fashion-mnist -o '{}'", path("l5.onnx"), path("l5.onnx"))),
+      {"input model"});
+  expect_clean_error(train("l5.onnx", "--data fashion-mnist --resume /no/such.ckpt.npz"),
+                     {"/no/such.ckpt.npz"});
+  expect_clean_error(train("l5.onnx", "--data fashion-mnist --opt rmsprop"), {"rmsprop"});
+  expect_clean_error(train("l5.onnx", "--data fashion-mnist --schedule bogus"), {"bogus"});
+  if (have_fashion()) {
+    expect_clean_error(train("l5.onnx", "--data fashion-mnist --train nomatch"),
+                       {"no trainable parameters"});
+    expect_clean_error(train("r20.onnx", "--data fashion-mnist --limit 64"), {"1 channel vs 3"});
+    // A learning rate that makes the loss overflow: a clear stop, no model written.
+    CliRun nan = train("l5.onnx", "--data fashion-mnist --limit 1024 --val none --lr 1e4");
+    EXPECT_EQ(nan.rc, 1) << nan.err;
+    EXPECT_EQ(last_line(nan.err).rfind("error: ", 0), 0u) << nan.err;
+    EXPECT_TRUE(nan.err.find("NaN") != std::string::npos ||
+                nan.err.find("infinite") != std::string::npos)
+        << nan.err;
+  }
+  EXPECT_FALSE(fs::exists(out));
+  expect_clean_error(cli(fmt::format("eval '{}' --data fashion-mnist:/no/such", path("l5.onnx"))),
+                     {"/no/such"});
+  expect_clean_error(
+      cli(fmt::format("eval '{}' --data fashion-mnist --split dev", path("l5.onnx"))), {"dev"});
+}
+
+// Ctrl-C during training saves a checkpoint and exits 130 without writing the model; --resume
+// finishes the run.
+TEST_F(Cli, TrainCtrlCSavesACheckpointAndResumes) {
+  if (!have_fashion()) GTEST_SKIP() << "SKIPPED: Fashion-MNIST is not installed in " << kFashionDir;
+  ASSERT_EQ(cli(fmt::format("zoo lenet5 -o '{}'", path("l5.onnx"))).rc, 0);
+  const std::string err_file = path("train.err");
+  const std::string args = fmt::format(
+      "train '{}' --data fashion-mnist --limit 6400 --val none --epochs 2 --batch 64 "
+      "--threads 2 -o '{}'",
+      path("l5.onnx"), path("t.onnx"));
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string cmd =
+        fmt::format("exec '{}' {} >/dev/null 2>'{}'", CONDENSE_CLI_PATH, args, err_file);
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait for the first progress line (10% of epoch 1), then interrupt.
+  bool started = false;
+  for (int i = 0; i < 600 && !started; ++i) {
+    usleep(100 * 1000);
+    started = slurp(err_file).find("epoch 1/2") != std::string::npos;
+  }
+  ASSERT_TRUE(started) << slurp(err_file);
+  kill(pid, SIGINT);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 130) << slurp(err_file);
+  EXPECT_NE(slurp(err_file).find("--resume"), std::string::npos) << slurp(err_file);
+  EXPECT_TRUE(fs::exists(path("t.ckpt.npz")));
+  EXPECT_FALSE(fs::exists(path("t.onnx")));
+  CliRun r = cli(fmt::format("{} --resume '{}'", args, path("t.ckpt.npz")));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("resuming from"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(path("t.onnx")));
 }

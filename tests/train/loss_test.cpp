@@ -1,5 +1,6 @@
 // Losses: forward values against PyTorch (fixture), the ops they are built from, shape checks
 // and the CLI parser.
+#include <condense/autograd.h>
 #include <condense/loss.h>
 #include <condense/session.h>
 
@@ -58,6 +59,57 @@ TEST(Loss, MatchesPyTorch) {
     ASSERT_TRUE(loss) << loss.status().message();
     EXPECT_TRUE(test::near(*loss, arrays.at(name + ".loss"), 1e-5, 1e-7));
   }
+}
+
+// The autograd's gradients of sum(loss) with respect to the output (and a float target) equal
+// PyTorch's: the loss graph is differentiated like any model, so this checks the rules on its
+// path (LogSoftmax, Gather, Where, Abs, Div, ...) as they compose in every loss.
+TEST(Loss, GradientsMatchPyTorch) {
+  Arrays arrays("losses.npz");
+  const nlohmann::json cases = test::fixture_cases("losses");
+  int checked = 0;
+  for (const auto& c : cases) {
+    const std::string name = c.at("name"), spec_text = c.at("spec");
+    if (!arrays.has(name + ".grad_output")) continue;
+    SCOPED_TRACE(name + " (" + spec_text + ")");
+    auto spec = train::parse_loss(spec_text);
+    ASSERT_TRUE(spec) << spec.status().message();
+    const Tensor& out_t = arrays.at(name + ".output");
+    const Tensor& tgt_t = arrays.at(name + ".target");
+    const bool grad_target = arrays.has(name + ".grad_target");
+    // Output (and a float target) are initializers: the autograd differentiates parameters.
+    ir::Graph g;
+    ir::Value* output = g.add_constant("output", out_t.clone());
+    ir::Value* target = grad_target
+                            ? g.add_constant("target", tgt_t.clone())
+                            : g.add_input("target", tgt_t.dtype(),
+                                          ir::Dims(tgt_t.shape().begin(), tgt_t.shape().end()));
+    auto loss = train::build_loss(g, *spec, output, target);
+    ASSERT_TRUE(loss) << loss.status().message();
+    ir::Value* total = *loss;
+    if (spec->reduction == train::Reduction::None)  // the fixture differentiates sum(loss)
+      total = g.add_node(OpKind::ReduceSum, {*loss}, 1, "sum_loss")->outputs[0];
+    g.outputs = {total};
+    autograd::TrainingOptions opts;
+    opts.parameters = {"output"};
+    if (grad_target) opts.parameters.push_back("target");
+    auto tg = autograd::build_training_graph(std::move(g), total->name, opts);
+    ASSERT_TRUE(tg) << tg.status().message();
+    std::map<std::string, Tensor> feeds = tg->feeds(tg->initial_inputs());
+    if (!grad_target) feeds["target"] = tgt_t;
+    std::vector<autograd::Parameter> params = tg->params;
+    auto session = Session::create(std::move(tg->graph));
+    ASSERT_TRUE(session) << session.status().message();
+    auto outs = (*session)->run(feeds);
+    ASSERT_TRUE(outs) << outs.status().message();
+    for (const autograd::Parameter& p : params) {
+      SCOPED_TRACE("gradient of " + p.name);
+      EXPECT_TRUE(
+          test::near((*outs)[p.grad_output], arrays.at(name + ".grad_" + p.name), 1e-5, 1e-7));
+    }
+    ++checked;
+  }
+  EXPECT_GE(checked, 20);
 }
 
 // f64 in, f64 out: the builders take the output's float type for their constants.

@@ -58,19 +58,18 @@ int run_eval(const EvalArgs& a) {
     for (int64_t k = 0; k < c; ++k) {
       int64_t total = 0;
       for (int64_t p = 0; p < c; ++p) total += r->confusion[k * c + p];
-      classes.push_back({{"class", k}, {"name", class_name(k)}, {"count", total},
-                         {"accuracy", per_class[k]}});
+      classes.push_back(
+          {{"class", k}, {"name", class_name(k)}, {"count", total}, {"accuracy", per_class[k]}});
     }
     nlohmann::json confusion = nlohmann::json::array();
     for (int64_t k = 0; k < c; ++k)
-      confusion.push_back(std::vector<int64_t>(r->confusion.begin() + k * c,
-                                               r->confusion.begin() + (k + 1) * c));
-    nlohmann::json j = {{"model", a.model},          {"data", ds.description()},
-                        {"normalize", d->normalize}, {"count", r->count},
-                        {"top1", r->accuracy()},     {"top5", r->top5_accuracy()},
-                        {"loss", r->loss},           {"correct", r->top1},
-                        {"classes", classes},        {"confusion", confusion},
-                        {"seconds", r->seconds}};
+      confusion.push_back(
+          std::vector<int64_t>(r->confusion.begin() + k * c, r->confusion.begin() + (k + 1) * c));
+    nlohmann::json j = {
+        {"model", a.model},       {"data", ds.description()}, {"normalize", d->normalize},
+        {"count", r->count},      {"top1", r->accuracy()},    {"top5", r->top5_accuracy()},
+        {"loss", r->loss},        {"correct", r->top1},       {"classes", classes},
+        {"confusion", confusion}, {"seconds", r->seconds}};
     fmt::print("{}\n", j.dump());
     return 0;
   }

@@ -38,7 +38,9 @@ struct TrainArgs {
 
 std::atomic<bool> g_interrupted{false};
 
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
+extern "C" void on_sigint(int) {
+  g_interrupted.store(true);
+}
 
 // "trained.onnx" -> "trained.ckpt.npz"
 std::string default_checkpoint(const std::string& output) {
@@ -57,11 +59,15 @@ Status check_writable_dir(const std::string& path) {
 }
 
 nlohmann::json eval_json(const train::EvalResult& r) {
-  return {{"accuracy", r.accuracy()}, {"top5", r.top5_accuracy()}, {"loss", r.loss},
+  return {{"accuracy", r.accuracy()},
+          {"top5", r.top5_accuracy()},
+          {"loss", r.loss},
           {"count", r.count}};
 }
 
-std::string percent(double x) { return fmt::format("{:.2f}%", 100.0 * x); }
+std::string percent(double x) {
+  return fmt::format("{:.2f}%", 100.0 * x);
+}
 
 int run_train(const TrainArgs& a) {
   std::string hint;
@@ -121,14 +127,14 @@ int run_train(const TrainArgs& a) {
   train::Trainer& t = **trainer;
 
   std::FILE* log = a.json ? stderr : stdout;
-  fmt::print(log, "train {}: {} trainable parameters in {} tensors; data {} ({} samples, "
-                  "normalize {}){}\n",
-             a.model, t.parameter_count(), t.parameter_names().size(),
-             train_data->dataset->description(), train_data->dataset->size(),
-             train_data->normalize,
-             val_set ? fmt::format("; validation {} ({} samples)", val_set->description(),
-                                   val_set->size())
-                     : std::string("; no validation"));
+  fmt::print(
+      log,
+      "train {}: {} trainable parameters in {} tensors; data {} ({} samples, "
+      "normalize {}){}\n",
+      a.model, t.parameter_count(), t.parameter_names().size(), train_data->dataset->description(),
+      train_data->dataset->size(), train_data->normalize,
+      val_set ? fmt::format("; validation {} ({} samples)", val_set->description(), val_set->size())
+              : std::string("; no validation"));
   std::fflush(log);
 
   train::FitOptions fopts;
@@ -153,25 +159,28 @@ int run_train(const TrainArgs& a) {
       const int width = 20, filled = static_cast<int>(width * p.batch / p.batches);
       bar = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] ";
     }
-    progress.update(fmt::format("epoch {}/{} {}{}/{}  loss {:.4f}  acc {}  {:.0f} img/s  lr {:.3g}"
-                                "  ETA {}",
-                                p.epoch + 1, p.epochs, bar, p.batch, p.batches, p.loss,
-                                percent(p.accuracy), p.images_per_s, p.lr,
-                                format_duration(p.eta_s)),
-                    force);
+    progress.update(
+        fmt::format("epoch {}/{} {}{}/{}  loss {:.4f}  acc {}  {:.0f} img/s  lr {:.3g}"
+                    "  ETA {}",
+                    p.epoch + 1, p.epochs, bar, p.batch, p.batches, p.loss, percent(p.accuracy),
+                    p.images_per_s, p.lr, format_duration(p.eta_s)),
+        force);
   };
   cb.on_epoch = [&](const train::EpochMetrics& e) {
     progress.finish();
     if (a.json) {
-      nlohmann::json j = {{"epoch", e.epoch},           {"epochs", e.epochs},
-                          {"train_loss", e.train_loss}, {"train_accuracy", e.train_accuracy},
-                          {"lr", e.lr},                 {"images_per_s", e.images_per_s},
+      nlohmann::json j = {{"epoch", e.epoch},
+                          {"epochs", e.epochs},
+                          {"train_loss", e.train_loss},
+                          {"train_accuracy", e.train_accuracy},
+                          {"lr", e.lr},
+                          {"images_per_s", e.images_per_s},
                           {"seconds", e.seconds}};
       if (e.val) j["val"] = eval_json(*e.val);
       fmt::print("{}\n", j.dump());
     } else {
-      fmt::print("epoch {}/{}: train loss {:.4f} acc {}{}  ({:.0f} img/s, {})\n", e.epoch,
-                 e.epochs, e.train_loss, percent(e.train_accuracy),
+      fmt::print("epoch {}/{}: train loss {:.4f} acc {}{}  ({:.0f} img/s, {})\n", e.epoch, e.epochs,
+                 e.train_loss, percent(e.train_accuracy),
                  e.val ? fmt::format("; val loss {:.4f} top-1 {} top-5 {}", e.val->loss,
                                      percent(e.val->accuracy()), percent(e.val->top5_accuracy()))
                        : std::string(),
@@ -228,14 +237,17 @@ Command make_train_command() {
             c->add_option("--val", a->val,
                           "validation data after every epoch (default: the test split of "
                           "--data; 'none': skip)");
-            c->add_option("--epochs", a->epochs, "epochs")->check(CLI::Range(int64_t{1}, int64_t{100000}));
-            c->add_option("--batch", a->batch, "batch size")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+            c->add_option("--epochs", a->epochs, "epochs")
+                ->check(CLI::Range(int64_t{1}, int64_t{100000}));
+            c->add_option("--batch", a->batch, "batch size")
+                ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
             c->add_option("--opt", a->opt, "optimizer: sgd, adam, adamw");
             c->add_option("--lr", a->lr, "learning rate")->check(CLI::PositiveNumber);
             c->add_option("--momentum", a->momentum, "SGD momentum")->check(CLI::Range(0.0, 1.0));
             c->add_flag("--nesterov", a->nesterov, "Nesterov momentum (SGD)");
-            c->add_option("--weight-decay", a->weight_decay, "weight decay (L2 for sgd/adam, "
-                                                              "decoupled for adamw)");
+            c->add_option("--weight-decay", a->weight_decay,
+                          "weight decay (L2 for sgd/adam, "
+                          "decoupled for adamw)");
             c->add_option("--schedule", a->schedule,
                           "learning-rate schedule: constant, step:N[:G], multistep:M1,M2[:G], "
                           "cosine, onecycle, warmup:STEPS,<schedule>");
@@ -262,7 +274,8 @@ Command make_train_command() {
             c->add_option("--val-limit", a->val_limit, "use only the first N validation samples")
                 ->check(CLI::NonNegativeNumber);
             c->add_option("--input", a->input, "the model's data input (default: its only input)");
-            c->add_option("--logits", a->logits, "the model output holding logits (default: first)");
+            c->add_option("--logits", a->logits,
+                          "the model output holding logits (default: first)");
             return [a] { return run_train(*a); };
           }};
 }
