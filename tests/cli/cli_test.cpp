@@ -358,8 +358,9 @@ TEST_F(Cli, InfoReportsShapesParamsAndMacs) {
   EXPECT_EQ(doc["layers"][0]["macs"], 8);
   EXPECT_EQ(doc["total_macs"], 8);
   ASSERT_TRUE(doc["kernels"].is_array());
-  EXPECT_EQ(doc["kernels"].size(), 3u);
+  EXPECT_EQ(doc["kernels"].size(), 2u);  // fc, then the bias Add with the Relu fused into it
   EXPECT_EQ(doc["kernels"][0]["node"], "fc");
+  EXPECT_EQ(doc["kernels"][1]["node"], "bias");
 }
 
 TEST_F(Cli, InfoPropagatesShapeComputations) {
