@@ -12,8 +12,8 @@ namespace {
 // Ops whose outputs depend on more than their inputs' values (randomness) are never folded.
 bool foldable(OpKind op) {
   std::string_view n = op_name(op);
-  return n.find("Random") == std::string_view::npos && n != "Dropout" && n != "If" && n != "Loop" &&
-         n != "Scan";
+  return n.find("Random") == std::string_view::npos && n != "Dropout" && n != "If" &&
+         n != "Loop" && n != "Scan";
 }
 
 class FoldConstantsPass final : public Pass {
@@ -52,10 +52,8 @@ class FoldConstantsPass final : public Pass {
       for (size_t i = 0; i < outs.size(); ++i) {
         if (!out_info[i].present || !n.outputs[i]) continue;
         known &= out_info[i].shape_known;
-        if (known && out_info[i].allocate)
-          outs[i] = Tensor::empty(out_info[i].dtype, out_info[i].shape);
-        else if (known)
-          outs[i] = Tensor::placeholder(out_info[i].dtype, out_info[i].shape);
+        if (known && out_info[i].allocate) outs[i] = Tensor::empty(out_info[i].dtype, out_info[i].shape);
+        else if (known) outs[i] = Tensor::placeholder(out_info[i].dtype, out_info[i].shape);
       }
       if (!known) continue;
       KernelCtx kctx{n, in_ptrs, outs, 1};
@@ -84,8 +82,6 @@ class FoldConstantsPass final : public Pass {
 
 }  // namespace
 
-std::unique_ptr<Pass> make_fold_constants_pass() {
-  return std::make_unique<FoldConstantsPass>();
-}
+std::unique_ptr<Pass> make_fold_constants_pass() { return std::make_unique<FoldConstantsPass>(); }
 
 }  // namespace condense
