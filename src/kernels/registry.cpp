@@ -68,7 +68,7 @@ Transparency transparency(OpKind op) {
     case OpKind::Min:
     case OpKind::Sum:
     case OpKind::Mean:
-    case OpKind::ActivationGrad:  // dY * f'(T), T of dY's shape
+    case OpKind::ActivationGrad:  // (dY + dY2) * f'(T), all of T's shape when blocked
       return Transparency::SameShape;
     case OpKind::Shape:
     case OpKind::Size:
