@@ -22,10 +22,10 @@
 namespace condense {
 
 struct SessionOptions {
-  int threads = 0;            // 0: every core (OpenMP's default)
-  bool optimize = true;       // graph passes at load: constant folding, batch-norm folding,
-                              // Conv/Gemm + activation fusion
-  bool fast_kernels = true;   // false: reference kernels only (the oracle)
+  int threads = 0;           // 0: every core (OpenMP's default)
+  bool optimize = true;      // graph passes at load: constant folding, batch-norm folding,
+                             // Conv/Gemm + activation fusion
+  bool fast_kernels = true;  // false: reference kernels only (the oracle)
 };
 
 struct NodeReport {
@@ -35,6 +35,8 @@ struct NodeReport {
   // Layout of output 0 in the last run: "plain", or "blocked" (oneDNN's channel-blocked
   // activations, kept between convolutions); empty before the first run.
   std::string layout;
+  // The same for every output ("" for an absent one); empty before the first run.
+  std::vector<std::string> output_layouts;
 };
 
 class Session {

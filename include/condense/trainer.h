@@ -41,26 +41,26 @@
 namespace condense::train {
 
 struct TrainerOptions {
-  LossSpec loss{};              // against the class labels
-  ParamSelection params{};      // which float initializers train (regexes)
+  LossSpec loss{};          // against the class labels
+  ParamSelection params{};  // which float initializers train (regexes)
   OptimizerOptions optimizer{};
-  ScheduleSpec schedule{};      // created by set_schedule() / fit() once steps are known
-  double clip_norm = 0;         // > 0: clip_grad_norm to this before every step
-  double clip_value = 0;        // > 0: clip_grad_value
+  ScheduleSpec schedule{};         // created by set_schedule() / fit() once steps are known
+  double clip_norm = 0;            // > 0: clip_grad_norm to this before every step
+  double clip_value = 0;           // > 0: clip_grad_value
   bool batchnorm_training = true;  // false: running statistics frozen (--freeze-bn)
   bool dropout_training = true;
-  int threads = 0;              // the Session's; 0: every core
-  std::string input;            // the model's data input; empty: its only input
-  std::string output;           // the model's logits (N, C); empty: its first output
+  int threads = 0;     // the Session's; 0: every core
+  std::string input;   // the model's data input; empty: its only input
+  std::string output;  // the model's logits (N, C); empty: its first output
 };
 
 // The result of one optimizer step.
 struct StepStats {
-  double loss = 0;       // the batch's mean loss (as the loss spec reduces it)
-  int64_t correct = 0;   // samples whose top-1 class is the label
-  int64_t count = 0;     // samples in the batch
-  double lr = 0;         // the learning rate used for this step
-  bool finite = true;    // false: the loss or a gradient was NaN/Inf; nothing was updated
+  double loss = 0;      // the batch's mean loss (as the loss spec reduces it)
+  int64_t correct = 0;  // samples whose top-1 class is the label
+  int64_t count = 0;    // samples in the batch
+  double lr = 0;        // the learning rate used for this step
+  bool finite = true;   // false: the loss or a gradient was NaN/Inf; nothing was updated
 };
 
 class Trainer {
@@ -92,11 +92,11 @@ class Trainer {
   const std::string& input_name() const;
   // The input's dims with -1 for the (free) batch dimension and any other symbolic dimension.
   const std::vector<int64_t>& input_dims() const;
-  int64_t num_classes() const;            // C of the logits
-  int64_t parameter_count() const;        // elements of the trainable parameters
+  int64_t num_classes() const;      // C of the logits
+  int64_t parameter_count() const;  // elements of the trainable parameters
   const std::vector<std::string>& parameter_names() const;
   const TrainerOptions& options() const;
-  double lr(int64_t step) const;          // the scheduled learning rate at `step`
+  double lr(int64_t step) const;  // the scheduled learning rate at `step`
 
  private:
   struct Impl;
@@ -118,9 +118,9 @@ struct EvalOptions {
 struct EvalResult {
   int64_t count = 0;
   int64_t num_classes = 0;
-  int64_t top1 = 0;    // correct top-1 predictions
-  int64_t top5 = 0;    // label among the 5 highest logits (all of them when C <= 5)
-  double loss = 0;     // mean cross-entropy of softmax(logits) against the labels
+  int64_t top1 = 0;                // correct top-1 predictions
+  int64_t top5 = 0;                // label among the 5 highest logits (all of them when C <= 5)
+  double loss = 0;                 // mean cross-entropy of softmax(logits) against the labels
   std::vector<int64_t> confusion;  // (C, C) row-major: [label][prediction] counts
   double seconds = 0;
   double accuracy() const { return count ? double(top1) / double(count) : 0.0; }
@@ -158,25 +158,25 @@ struct FitOptions {
 };
 
 struct StepProgress {
-  int64_t epoch = 0;           // 0-based
+  int64_t epoch = 0;  // 0-based
   int64_t epochs = 0;
-  int64_t batch = 0;           // batches done in this epoch (1-based after the step)
-  int64_t batches = 0;         // per epoch
-  double loss = 0;             // running mean over the epoch so far
-  double accuracy = 0;         // running top-1 over the epoch so far
-  double images_per_s = 0;     // over the epoch so far (this run's steps only)
+  int64_t batch = 0;        // batches done in this epoch (1-based after the step)
+  int64_t batches = 0;      // per epoch
+  double loss = 0;          // running mean over the epoch so far
+  double accuracy = 0;      // running top-1 over the epoch so far
+  double images_per_s = 0;  // over the epoch so far (this run's steps only)
   double lr = 0;
-  double eta_s = 0;            // estimated seconds to the end of the run (training only)
+  double eta_s = 0;  // estimated seconds to the end of the run (training only)
 };
 
 struct EpochMetrics {
-  int64_t epoch = 0;           // 1-based
+  int64_t epoch = 0;  // 1-based
   int64_t epochs = 0;
   double train_loss = 0;
   double train_accuracy = 0;
-  double lr = 0;               // at the epoch's last step
-  double images_per_s = 0;     // training steps of this epoch (optimizer step included)
-  double seconds = 0;          // the epoch's wall time, validation included
+  double lr = 0;            // at the epoch's last step
+  double images_per_s = 0;  // training steps of this epoch (optimizer step included)
+  double seconds = 0;       // the epoch's wall time, validation included
   std::optional<EvalResult> val;
 };
 
@@ -189,8 +189,8 @@ struct FitCallbacks {
 struct FitResult {
   std::vector<EpochMetrics> epochs;  // the epochs this run completed
   bool interrupted = false;
-  int64_t epochs_done = 0;           // completed epochs overall (resumed ones included)
-  int64_t batch_in_epoch = 0;        // when interrupted: batches done in the unfinished epoch
+  int64_t epochs_done = 0;     // completed epochs overall (resumed ones included)
+  int64_t batch_in_epoch = 0;  // when interrupted: batches done in the unfinished epoch
 };
 
 // Trains `trainer` for options.epochs over `train_set` (shuffled, augmented, in a background

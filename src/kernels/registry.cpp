@@ -24,7 +24,7 @@ static_assert(sizeof(kRef) / sizeof(kRef[0]) == kOpCount);
 // How a reference kernel treats blocked activations (kernels/layout.h). Elementwise ops whose
 // output element i depends only on element i of equally shaped inputs compute the same thing on
 // any element order, so they run on blocked data as is and their output keeps the layout.
-// Shape and Size read no data at all.
+// Identity passes its input through. Shape and Size read no data at all.
 enum class Transparency { None, Unary, SameShape, ShapeOnly };
 
 Transparency transparency(OpKind op) {
@@ -57,6 +57,7 @@ Transparency transparency(OpKind op) {
     case OpKind::Swish:
     case OpKind::Shrink:
     case OpKind::Clip:
+    case OpKind::Identity:
       return Transparency::Unary;
     // Float in, float out, inputs of one shape (checked per run: broadcasting is not).
     case OpKind::Add:
@@ -67,6 +68,7 @@ Transparency transparency(OpKind op) {
     case OpKind::Min:
     case OpKind::Sum:
     case OpKind::Mean:
+    case OpKind::ActivationGrad:  // (dY + dY2) * f'(T), all of T's shape when blocked
       return Transparency::SameShape;
     case OpKind::Shape:
     case OpKind::Size:
@@ -76,9 +78,27 @@ Transparency transparency(OpKind op) {
   }
 }
 
+// Reference kernels that write output element i from input elements i only, in one pass, so the
+// output may take the buffer of an input of its shape (binary_map and unary_map loops, and
+// ActivationGrad's, read element i before writing it).
+bool in_place_safe(OpKind op) {
+  switch (op) {
+    case OpKind::Add:
+    case OpKind::Sub:
+    case OpKind::Mul:
+    case OpKind::Div:
+    case OpKind::Relu:
+    case OpKind::ActivationGrad:
+      return true;
+    default:
+      return false;
+  }
+}
+
 class RefKernel final : public Kernel {
  public:
-  RefKernel(RefKernelFn fn, OpKind op) : fn_(fn), transparency_(transparency(op)) {}
+  RefKernel(RefKernelFn fn, OpKind op)
+      : fn_(fn), transparency_(transparency(op)), in_place_(in_place_safe(op)) {}
   std::string_view name() const override { return "ref"; }
 
   Status run(KernelCtx& ctx) override {
@@ -89,6 +109,8 @@ class RefKernel final : public Kernel {
       ctx.set_out_layout(0, Layout::Blocked);
     return Status::ok();
   }
+
+  bool may_write_in_place(size_t) const override { return in_place_; }
 
   bool may_accept_blocked(size_t input) const override {
     return transparency_ == Transparency::SameShape ||
@@ -112,6 +134,7 @@ class RefKernel final : public Kernel {
  private:
   RefKernelFn fn_;
   Transparency transparency_;
+  bool in_place_;
 };
 
 struct FastEntry {

@@ -36,11 +36,22 @@ Status infer_SoftmaxGrad(InferCtx& ctx) {
   return Status::ok();
 }
 
-// ActivationGrad(dY, T; activation, alpha, beta) -> dX.
+// ActivationGrad(dY, T, dY2?; activation, alpha, beta) -> dX (T's shape).
 Status infer_ActivationGrad(InferCtx& ctx) {
   const std::string act = ctx.node.attr_string("activation", "");
   if (!grad_act_from_name(act)) return ctx.fail("unknown activation '{}'", act);
-  return infer_same_shape_pair(ctx);
+  if (!ctx.has_input(2)) return infer_same_shape_pair(ctx);
+  CONDENSE_TRY(check_train_float(ctx, 0, 2));
+  if (any_unknown(ctx)) {
+    ctx.set_out_unknown(0, ctx.in(0).dtype);
+    return Status::ok();
+  }
+  auto sum = broadcast_shapes(ctx.in(0).shape, ctx.in(2).shape);
+  if (!sum || *sum != ctx.in(1).shape)
+    return ctx.fail("dY {} and dY2 {} do not broadcast to input 1 {}", shape_str(ctx.in(0).shape),
+                    shape_str(ctx.in(2).shape), shape_str(ctx.in(1).shape));
+  ctx.set_out(0, ctx.in(0).dtype, ctx.in(1).shape);
+  return Status::ok();
 }
 
 // DropoutTrain(X, ratio?, seed; salt) -> Y, mask.

@@ -1,7 +1,10 @@
-// Fuses an activation into the Conv / ConvTranspose / Gemm / MatMul that produces its input:
-// the activation node disappears and the producer carries "_activation" (+ alpha / beta), see
-// src/ops/nn_activation.h. Only when the producer's output has no other reader, is not a graph
-// output, and is floating point; Clip needs constant (or absent) bounds.
+// Fuses an activation into the Conv / ConvTranspose / Gemm / MatMul / Add that produces its
+// input, and a Relu into the BatchNormTraining that produces its input (training graphs; oneDNN
+// applies it for free inside the normalization, and the backward reads the Relu's output, never
+// the pre-activation): the activation node disappears and the producer carries "_activation" (+
+// alpha / beta), see src/ops/nn_activation.h. Add + Relu is every ResNet block's end; fused, the
+// sum is never written out and read back. Only when the producer's output has no other
+// reader, is not a graph output, and is floating point; Clip needs constant (or absent) bounds.
 #include <limits>
 
 #include "ops/nn_activation.h"
@@ -83,8 +86,10 @@ class FuseActivationPass final : public Pass {
       if (!f || a->outputs.size() != 1 || !a->outputs[0]) continue;
       ir::Value* x = a->inputs[0];
       ir::Node* p = x->producer;
+      const bool bn_relu = p->op == OpKind::BatchNormTraining && f->kind == FusedAct::Relu &&
+                           !p->outputs.empty() && p->outputs[0] == x;
       if (p->op != OpKind::Conv && p->op != OpKind::ConvTranspose && p->op != OpKind::Gemm &&
-          p->op != OpKind::MatMul)
+          p->op != OpKind::MatMul && p->op != OpKind::Add && !bn_relu)
         continue;
       if (p->has_attr("_activation") || uses[x] != 1 || is_graph_output(g, x)) continue;
       if (!dtype_is_float(x->dtype)) continue;

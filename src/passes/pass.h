@@ -34,6 +34,7 @@ std::unique_ptr<Pass> make_remove_identity_pass();
 std::unique_ptr<Pass> make_fold_batchnorm_pass();
 std::unique_ptr<Pass> make_fold_bias_add_pass();
 std::unique_ptr<Pass> make_fuse_activation_pass();
+std::unique_ptr<Pass> make_fuse_activation_grad_sum_pass();
 
 // --- helpers for rewriting passes ---
 

@@ -14,6 +14,7 @@ std::vector<std::unique_ptr<Pass>> default_load_passes() {
   passes.push_back(make_fold_batchnorm_pass());
   passes.push_back(make_fold_bias_add_pass());
   passes.push_back(make_fuse_activation_pass());
+  passes.push_back(make_fuse_activation_grad_sum_pass());
   return passes;
 }
 

@@ -16,11 +16,12 @@ namespace {
 struct Step {
   ir::Node* node = nullptr;
   std::unique_ptr<Kernel> kernel;
-  std::vector<int> inputs;            // slot per input (-1: absent)
-  std::vector<int> outputs;           // slot per output (-1: absent)
-  std::vector<int> release;           // slots whose last use is this step
-  bool want_blocked = false;          // every reader of output 0 takes blocked activations
-  std::optional<Layout> last_layout;  // of output 0 in the last run, for report()
+  std::vector<int> inputs;           // slot per input (-1: absent)
+  std::vector<int> outputs;          // slot per output (-1: absent)
+  std::vector<int> release;          // slots whose last use is this step
+  std::vector<int> in_place;         // inputs whose buffer output 0 may take (they die here)
+  uint32_t want_blocked = 0;         // bit i: every reader of output i takes blocked activations
+  std::vector<Layout> last_layouts;  // of each output in the last run, for report()
 };
 }  // namespace
 
@@ -46,6 +47,9 @@ struct Session::Impl {
   // Hands input `i` of the current step over in the other layout, converting its slot once per
   // run.
   Status convert_input(int slot, size_t i);
+  // A buffer for output 0 of `st`: the buffer of an input the kernel may overwrite, if one has
+  // the output's dtype and shape and nothing else holds it; else null.
+  std::shared_ptr<Storage> in_place_buffer(const Step& st, const TensorInfo& out) const;
   void release_slot(int slot);
   void plan_layouts();
 };
@@ -72,13 +76,24 @@ Status Session::Impl::convert_input(int slot, size_t i) {
   return Status::ok();
 }
 
+std::shared_ptr<Storage> Session::Impl::in_place_buffer(const Step& st,
+                                                        const TensorInfo& out) const {
+  for (int j : st.in_place) {
+    const Tensor* t = in_ptrs[j];
+    if (!t || !t->defined() || t->dtype() != out.dtype || t->shape() != out.shape) continue;
+    const std::shared_ptr<Storage>& s = t->storage();
+    if (s && s->owned && s.use_count() == 1 && t->raw() == s->data) return s;
+  }
+  return nullptr;
+}
+
 void Session::Impl::release_slot(int slot) {
   if (auto s = take_storage(slots[slot])) pool.release(std::move(s));
   if (auto s = take_storage(converted[slot])) pool.release(std::move(s));
   layouts[slot] = Layout::Plain;
 }
 
-// A step writes output 0 blocked only when every reader may take it blocked (and it is not a
+// A step writes an output blocked only when every reader may take it blocked (and it is not a
 // graph output, which the caller gets plain): otherwise a convolution would write blocked data
 // that the next node converts right back.
 void Session::Impl::plan_layouts() {
@@ -89,11 +104,14 @@ void Session::Impl::plan_layouts() {
   std::vector<bool> is_output(slots.size(), false);
   for (int s : output_slots) is_output[s] = true;
   for (Step& st : steps) {
-    if (st.outputs.empty() || st.outputs[0] < 0 || !st.kernel->may_produce_blocked()) continue;
-    const int out = st.outputs[0];
-    bool want = !is_output[out] && !readers[out].empty();
-    for (auto [si, i] : readers[out]) want = want && steps[si].kernel->may_accept_blocked(i);
-    st.want_blocked = want;
+    st.want_blocked = 0;
+    for (size_t o = 0; o < st.outputs.size() && o < 32; ++o) {
+      const int out = st.outputs[o];
+      if (out < 0 || !st.kernel->may_produce_blocked(o)) continue;
+      bool want = !is_output[out] && !readers[out].empty();
+      for (auto [si, i] : readers[out]) want = want && steps[si].kernel->may_accept_blocked(i);
+      if (want) st.want_blocked |= 1u << o;
+    }
   }
 }
 
@@ -169,6 +187,15 @@ Result<std::unique_ptr<Session>> Session::create(ir::Graph graph, SessionOptions
   for (size_t i = 0; i < impl->steps.size(); ++i)
     for (int s : impl->steps[i].outputs)
       if (s >= 0 && last_use[s] < 0 && !impl->persistent[s]) impl->steps[i].release.push_back(s);
+  // Elementwise kernels may write output 0 over an input that dies at their step.
+  for (Step& st : impl->steps) {
+    for (size_t j = 0; j < st.inputs.size(); ++j) {
+      const int s = st.inputs[j];
+      if (s < 0 || impl->persistent[s] || !st.kernel->may_write_in_place(j)) continue;
+      if (std::find(st.release.begin(), st.release.end(), s) != st.release.end())
+        st.in_place.push_back(static_cast<int>(j));
+    }
+  }
   impl->in_info.reserve(widest);
   impl->layouts.assign(impl->slots.size(), Layout::Plain);
   impl->converted.resize(impl->slots.size());
@@ -264,7 +291,8 @@ Result<std::vector<Tensor>> Session::run(std::span<const Tensor> inputs) {
       }
       if (o.allocate && o.shape_known) {
         size_t bytes = dtype_storage_bytes(o.dtype, shape_numel(o.shape));
-        im.outs[i] = Tensor::with_storage(o.dtype, o.shape, im.pool.acquire(bytes));
+        std::shared_ptr<Storage> buf = i == 0 ? im.in_place_buffer(st, o) : nullptr;
+        im.outs[i] = Tensor::with_storage(o.dtype, o.shape, buf ? buf : im.pool.acquire(bytes));
       } else if (o.shape_known) {
         im.outs[i] = Tensor::placeholder(o.dtype, o.shape);
       } else {
@@ -282,7 +310,7 @@ Result<std::vector<Tensor>> Session::run(std::span<const Tensor> inputs) {
       im.slots[st.outputs[i]] = std::move(im.outs[i]);
       im.layouts[st.outputs[i]] = im.out_layouts[i];
     }
-    if (nout > 0) st.last_layout = im.out_layouts[0];
+    st.last_layouts.assign(im.out_layouts.begin(), im.out_layouts.begin() + nout);
     for (int s : st.release) im.release_slot(s);
   }
   std::vector<Tensor> results;
@@ -308,11 +336,18 @@ Result<std::vector<Tensor>> Session::run(std::span<const Tensor> inputs) {
 
 std::vector<NodeReport> Session::report() const {
   std::vector<NodeReport> r;
-  for (const Step& st : impl_->steps)
-    r.push_back({st.node->name, std::string(op_name(st.node->op)), std::string(st.kernel->name()),
-                 !st.last_layout                      ? ""
-                 : *st.last_layout == Layout::Blocked ? "blocked"
-                                                      : "plain"});
+  for (const Step& st : impl_->steps) {
+    NodeReport n;
+    n.name = st.node->name;
+    n.op = op_name(st.node->op);
+    n.kernel = st.kernel->name();
+    for (size_t i = 0; i < st.last_layouts.size(); ++i)
+      n.output_layouts.push_back(st.outputs[i] < 0                       ? ""
+                                 : st.last_layouts[i] == Layout::Blocked ? "blocked"
+                                                                         : "plain");
+    if (!n.output_layouts.empty()) n.layout = n.output_layouts[0];
+    r.push_back(std::move(n));
+  }
   return r;
 }
 

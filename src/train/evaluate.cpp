@@ -37,8 +37,7 @@ void score_row(const float* z, int64_t c, int64_t label, EvalResult& r) {
   // Top-5: the label is among the 5 highest when fewer than 5 logits beat it (ties go to the
   // lower index, as a stable sort would rank them).
   int64_t above = 0;
-  for (int64_t k = 0; k < c; ++k)
-    above += z[k] > z[label] || (z[k] == z[label] && k < label);
+  for (int64_t k = 0; k < c; ++k) above += z[k] > z[label] || (z[k] == z[label] && k < label);
   r.top5 += above < 5;
   r.confusion[label * c + best] += 1;
 }

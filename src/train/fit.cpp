@@ -46,9 +46,9 @@ Status save_checkpoint(const std::string& path, const Trainer& t, const Position
   arrays.push_back({"meta/correct", Tensor::scalar<int64_t>(pos.correct)});
   arrays.push_back({"meta/seen", Tensor::scalar<int64_t>(pos.seen)});
   const std::string text = info.dump();
-  arrays.push_back({"meta/info", Tensor::from_vector<uint8_t>(
-                                     std::vector<uint8_t>(text.begin(), text.end()),
-                                     {static_cast<int64_t>(text.size())})});
+  arrays.push_back(
+      {"meta/info", Tensor::from_vector<uint8_t>(std::vector<uint8_t>(text.begin(), text.end()),
+                                                 {static_cast<int64_t>(text.size())})});
   return write_file_atomic(path, npy::serialize_npz(arrays))
       .with_context(fmt::format("writing checkpoint '{}'", path));
 }
@@ -59,12 +59,10 @@ Result<Position> load_checkpoint(const std::string& path, Trainer& t, const nloh
   std::map<std::string, Tensor> meta;
   for (const npy::NamedArray& a : arrays)
     if (a.name.rfind("meta/", 0) == 0) meta[a.name] = a.tensor;
-  for (const char* key : {"meta/epoch", "meta/batch", "meta/loss_sum", "meta/correct",
-                          "meta/seen", "meta/info"})
+  for (const char* key :
+       {"meta/epoch", "meta/batch", "meta/loss_sum", "meta/correct", "meta/seen", "meta/info"})
     if (!meta.count(key))
       return Status::errorf("'{}' is not a condense training checkpoint (no {})", path, key);
-  Status s = t.load_state(arrays);
-  if (!s.is_ok()) return s.with_context(fmt::format("resuming from '{}'", path));
   Position pos;
   pos.epoch = meta["meta/epoch"].get_i64(0);
   pos.batch = meta["meta/batch"].get_i64(0);
@@ -84,6 +82,9 @@ Result<Position> load_checkpoint(const std::string& path, Trainer& t, const nloh
         "checkpoint '{}' stopped mid-epoch with {} batches per epoch; this run has {} (same "
         "--batch and data needed to resume mid-epoch)",
         path, saved.value("steps_per_epoch", int64_t{0}), info["steps_per_epoch"].get<int64_t>());
+  // Checked before anything is restored, so a refused checkpoint leaves the trainer as it was.
+  Status s = t.load_state(arrays);
+  if (!s.is_ok()) return s.with_context(fmt::format("resuming from '{}'", path));
   if (cb.on_message) {
     for (const char* key : {"seed", "batch_size", "schedule", "run"})
       if (saved.contains(key) && saved[key] != info[key])
@@ -91,8 +92,8 @@ Result<Position> load_checkpoint(const std::string& path, Trainer& t, const nloh
             "note: {} differs from the checkpoint's ({} vs {}): the resumed run is not the same "
             "as an uninterrupted one",
             key, info[key].dump(), saved[key].dump()));
-    cb.on_message(fmt::format("resuming from '{}' at epoch {}, batch {}", path, pos.epoch + 1,
-                              pos.batch));
+    cb.on_message(
+        fmt::format("resuming from '{}' at epoch {}, batch {}", path, pos.epoch + 1, pos.batch));
   }
   return pos;
 }
@@ -182,9 +183,9 @@ Result<FitResult> fit(Trainer& trainer, const data::Dataset& train_set,
         p.eta_s = per_step * double(total_steps - first_step - run_steps);
         cb.on_step(p);
       }
-      const bool stop = (options.interrupt && options.interrupt->load()) ||
-                        (options.interrupt_after_steps >= 0 &&
-                         run_steps >= options.interrupt_after_steps);
+      const bool stop =
+          (options.interrupt && options.interrupt->load()) ||
+          (options.interrupt_after_steps >= 0 && run_steps >= options.interrupt_after_steps);
       if (stop) {
         if (!options.checkpoint.empty())
           CONDENSE_TRY(save_checkpoint(options.checkpoint, trainer, pos, info));

@@ -14,7 +14,8 @@ std::string names(const std::vector<ir::Value*>& vs) {
 
 }  // namespace
 
-Result<ModelIo> resolve_model_io(ir::Graph& g, const std::string& input, const std::string& output) {
+Result<ModelIo> resolve_model_io(ir::Graph& g, const std::string& input,
+                                 const std::string& output) {
   ModelIo io;
   if (!input.empty()) {
     for (ir::Value* v : g.inputs)
@@ -27,8 +28,8 @@ Result<ModelIo> resolve_model_io(ir::Graph& g, const std::string& input, const s
       if (dtype_is_float(v->dtype)) floats.push_back(v);
     if (floats.size() != 1 || g.inputs.size() != 1)
       return Status::errorf(
-          "model has {} inputs ({}); a classifier takes one: name it with --input",
-          g.inputs.size(), names(g.inputs));
+          "model has {} inputs ({}); a classifier takes one: name it with --input", g.inputs.size(),
+          names(g.inputs));
     io.input = floats[0];
   }
   if (!dtype_is_float(io.input->dtype))
@@ -54,8 +55,8 @@ Result<ModelIo> resolve_model_io(ir::Graph& g, const std::string& input, const s
     io.output = g.outputs[0];
   }
   const ir::Value* o = io.output;
-  if (!dtype_is_float(o->dtype) || !o->has_shape || o->dims.size() != 2 || !o->dims[1].is_static() ||
-      o->dims[1].value < 2)
+  if (!dtype_is_float(o->dtype) || !o->has_shape || o->dims.size() != 2 ||
+      !o->dims[1].is_static() || o->dims[1].value < 2)
     return Status::errorf(
         "model output '{}' is {}{}: a classifier's logits are float (N, C) with a static class "
         "count C >= 2",

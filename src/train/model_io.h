@@ -10,11 +10,11 @@
 namespace condense::train {
 
 struct ModelIo {
-  ir::Value* input = nullptr;     // the data input (float)
-  ir::Value* output = nullptr;    // the logits (N, C)
+  ir::Value* input = nullptr;       // the data input (float)
+  ir::Value* output = nullptr;      // the logits (N, C)
   std::vector<int64_t> input_dims;  // -1 for the batch and every symbolic dimension
-  int64_t fixed_batch = 0;        // > 0: the input's batch dimension is static
-  int64_t num_classes = 0;        // C
+  int64_t fixed_batch = 0;          // > 0: the input's batch dimension is static
+  int64_t num_classes = 0;          // C
 };
 
 // `input` empty: the model's only float input; `output` empty: its first output. Errors name

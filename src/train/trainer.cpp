@@ -113,9 +113,9 @@ Result<std::unique_ptr<Trainer>> Trainer::create(ir::Graph model, const TrainerO
 }
 
 Status Trainer::set_schedule(int64_t steps_per_epoch, int64_t epochs) {
-  CONDENSE_ASSIGN_OR_RETURN(LrSchedule s, LrSchedule::create(impl_->options.schedule,
-                                                             impl_->options.optimizer.lr,
-                                                             steps_per_epoch, epochs));
+  CONDENSE_ASSIGN_OR_RETURN(LrSchedule s,
+                            LrSchedule::create(impl_->options.schedule, impl_->options.optimizer.lr,
+                                               steps_per_epoch, epochs));
   impl_->schedule = s;
   return Status::ok();
 }
@@ -138,7 +138,8 @@ Result<StepStats> Trainer::step(const data::Batch& batch, int64_t step, uint64_t
     feeds[m.states[j].name] = m.values[m.params.size() + j];
   feeds[m.input] = x;
   feeds[m.labels] = batch.y;
-  if (!m.dropout_seed.empty()) feeds[m.dropout_seed] = Tensor::scalar<int64_t>(mix_seed(seed, step));
+  if (!m.dropout_seed.empty())
+    feeds[m.dropout_seed] = Tensor::scalar<int64_t>(mix_seed(seed, step));
   CONDENSE_ASSIGN_OR_RETURN(std::vector<Tensor> out, m.session->run(feeds));
 
   StepStats st;
@@ -189,7 +190,8 @@ Result<ir::Graph> Trainer::model() const {
   auto set = [&](const std::string& name, const Tensor& t) -> Status {
     ir::Value* v = g.find_value(name);
     if (!v || !v->is_constant())
-      return Status::errorf("internal: trained value '{}' is not an initializer of the model", name);
+      return Status::errorf("internal: trained value '{}' is not an initializer of the model",
+                            name);
     v->constant = t.clone();
     return Status::ok();
   };
@@ -236,16 +238,29 @@ Status Trainer::load_state(const std::vector<npy::NamedArray>& arrays) {
   // Copy into the existing storage: the optimizer's parameters share it.
   for (const npy::NamedArray& a : arrays) {
     auto it = index.find(a.name);
-    if (it != index.end()) std::memcpy(m.values[it->second].raw(), a.tensor.raw(), a.tensor.nbytes());
+    if (it != index.end())
+      std::memcpy(m.values[it->second].raw(), a.tensor.raw(), a.tensor.nbytes());
   }
   return Status::ok();
 }
 
-const std::string& Trainer::input_name() const { return impl_->input; }
-const std::vector<int64_t>& Trainer::input_dims() const { return impl_->input_dims; }
-int64_t Trainer::num_classes() const { return impl_->num_classes; }
-int64_t Trainer::parameter_count() const { return impl_->param_count; }
-const std::vector<std::string>& Trainer::parameter_names() const { return impl_->param_names; }
-const TrainerOptions& Trainer::options() const { return impl_->options; }
+const std::string& Trainer::input_name() const {
+  return impl_->input;
+}
+const std::vector<int64_t>& Trainer::input_dims() const {
+  return impl_->input_dims;
+}
+int64_t Trainer::num_classes() const {
+  return impl_->num_classes;
+}
+int64_t Trainer::parameter_count() const {
+  return impl_->param_count;
+}
+const std::vector<std::string>& Trainer::parameter_names() const {
+  return impl_->param_names;
+}
+const TrainerOptions& Trainer::options() const {
+  return impl_->options;
+}
 
 }  // namespace condense::train

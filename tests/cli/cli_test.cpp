@@ -358,8 +358,9 @@ TEST_F(Cli, InfoReportsShapesParamsAndMacs) {
   EXPECT_EQ(doc["layers"][0]["macs"], 8);
   EXPECT_EQ(doc["total_macs"], 8);
   ASSERT_TRUE(doc["kernels"].is_array());
-  EXPECT_EQ(doc["kernels"].size(), 3u);
+  EXPECT_EQ(doc["kernels"].size(), 2u);  // fc, then the bias Add with the Relu fused into it
   EXPECT_EQ(doc["kernels"][0]["node"], "fc");
+  EXPECT_EQ(doc["kernels"][1]["node"], "bias");
 }
 
 TEST_F(Cli, InfoPropagatesShapeComputations) {
@@ -478,8 +479,8 @@ TEST_F(Cli, TrainThenEvalFashionMnist) {
   EXPECT_NE(t.err.find("epoch 1/2"), std::string::npos) << t.err;
   EXPECT_EQ(t.err.find('\r'), std::string::npos);
 
-  CliRun e = cli(fmt::format("eval '{}' --data fashion-mnist --limit 200 --json",
-                             path("trained.onnx")));
+  CliRun e =
+      cli(fmt::format("eval '{}' --data fashion-mnist --limit 200 --json", path("trained.onnx")));
   ASSERT_EQ(e.rc, 0) << e.err;
   auto j = nlohmann::json::parse(e.out);
   EXPECT_EQ(j["count"], 200);
@@ -503,12 +504,12 @@ TEST_F(Cli, TrainBadInput) {
   };
   expect_clean_error(train("l5.onnx", "--data mnist:/no/such/dir"), {"/no/such/dir"});
   expect_clean_error(train("l5.onnx", "--data nosuchkind:x"), {"nosuchkind"});
-  expect_clean_error(cli(fmt::format("train '{}' --data fashion-mnist -o /no/such/dir/x.onnx",
-                                     path("l5.onnx"))),
-                     {"/no/such/dir"});
-  expect_clean_error(cli(fmt::format("train '{}' --data fashion-mnist -o '{}'", path("l5.onnx"),
-                                     path("l5.onnx"))),
-                     {"input model"});
+  expect_clean_error(
+      cli(fmt::format("train '{}' --data fashion-mnist -o /no/such/dir/x.onnx", path("l5.onnx"))),
+      {"/no/such/dir"});
+  expect_clean_error(
+      cli(fmt::format("train '{}' --data fashion-mnist -o '{}'", path("l5.onnx"), path("l5.onnx"))),
+      {"input model"});
   expect_clean_error(train("l5.onnx", "--data fashion-mnist --resume /no/such.ckpt.npz"),
                      {"/no/such.ckpt.npz"});
   expect_clean_error(train("l5.onnx", "--data fashion-mnist --opt rmsprop"), {"rmsprop"});
@@ -528,8 +529,8 @@ TEST_F(Cli, TrainBadInput) {
   EXPECT_FALSE(fs::exists(out));
   expect_clean_error(cli(fmt::format("eval '{}' --data fashion-mnist:/no/such", path("l5.onnx"))),
                      {"/no/such"});
-  expect_clean_error(cli(fmt::format("eval '{}' --data fashion-mnist --split dev", path("l5.onnx"))),
-                     {"dev"});
+  expect_clean_error(
+      cli(fmt::format("eval '{}' --data fashion-mnist --split dev", path("l5.onnx"))), {"dev"});
 }
 
 // Ctrl-C during training saves a checkpoint and exits 130 without writing the model; --resume
@@ -545,8 +546,8 @@ TEST_F(Cli, TrainCtrlCSavesACheckpointAndResumes) {
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
-    std::string cmd = fmt::format("exec '{}' {} >/dev/null 2>'{}'", CONDENSE_CLI_PATH, args,
-                                  err_file);
+    std::string cmd =
+        fmt::format("exec '{}' {} >/dev/null 2>'{}'", CONDENSE_CLI_PATH, args, err_file);
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }

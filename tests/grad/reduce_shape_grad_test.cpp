@@ -136,6 +136,10 @@ TEST(GradShape, ConcatSplitSlicePad) {
   sl.inputs = {param(uniform({4, 5, 3}, rng)), konst(i64s({-1, 1})), konst(i64s({0, 5})),
                konst(i64s({0, 1})), konst(i64s({-2, 2}))};
   check_gradients(sl);
+  GradCase sl2("Slice with steps on the last axis (negative) and the one before", OpKind::Slice);
+  sl2.inputs = {param(uniform({2, 5, 7}, rng)), konst(i64s({1, 6})), konst(i64s({5, 0})),
+                konst(i64s({1, 2})), konst(i64s({2, -3}))};
+  check_gradients(sl2);
   GradCase p("Pad constant (1, 0, 2, 1)", OpKind::Pad);
   p.inputs = {param(uniform({2, 3}, rng)), konst(i64s({1, 0, 2, 1})),
               konst(Tensor::scalar<double>(0.5))};

@@ -253,6 +253,16 @@ TEST(DnnlTrainBatchNorm, TrainingAndBackward) {
            {random_tensor({C}, rng)},
            {positive({C})}},
           attrs, 5, "dnnl_bnorm_train");
+    // With a Relu fused by the fuse_activation pass.
+    std::map<std::string, A> fused = attrs;
+    fused["_activation"] = A::of_string("Relu");
+    check(OpKind::BatchNormTraining, "BatchNormTraining+Relu " + shape_str(xs),
+          {{random_tensor(xs, rng)},
+           {random_tensor({C}, rng)},
+           {random_tensor({C}, rng)},
+           {random_tensor({C}, rng)},
+           {positive({C})}},
+          fused, 5, "dnnl_bnorm_train");
     for (int training : {1, 0})
       for (int outputs : {1, 3}) {
         std::map<std::string, A> a = {{"epsilon", A::of_float(1e-3f)},

@@ -80,10 +80,10 @@ TEST(Loss, GradientsMatchPyTorch) {
     // Output (and a float target) are initializers: the autograd differentiates parameters.
     ir::Graph g;
     ir::Value* output = g.add_constant("output", out_t.clone());
-    ir::Value* target = grad_target ? g.add_constant("target", tgt_t.clone())
-                                    : g.add_input("target", tgt_t.dtype(),
-                                                  ir::Dims(tgt_t.shape().begin(),
-                                                           tgt_t.shape().end()));
+    ir::Value* target = grad_target
+                            ? g.add_constant("target", tgt_t.clone())
+                            : g.add_input("target", tgt_t.dtype(),
+                                          ir::Dims(tgt_t.shape().begin(), tgt_t.shape().end()));
     auto loss = train::build_loss(g, *spec, output, target);
     ASSERT_TRUE(loss) << loss.status().message();
     ir::Value* total = *loss;
@@ -104,8 +104,8 @@ TEST(Loss, GradientsMatchPyTorch) {
     ASSERT_TRUE(outs) << outs.status().message();
     for (const autograd::Parameter& p : params) {
       SCOPED_TRACE("gradient of " + p.name);
-      EXPECT_TRUE(test::near((*outs)[p.grad_output], arrays.at(name + ".grad_" + p.name), 1e-5,
-                             1e-7));
+      EXPECT_TRUE(
+          test::near((*outs)[p.grad_output], arrays.at(name + ".grad_" + p.name), 1e-5, 1e-7));
     }
     ++checked;
   }

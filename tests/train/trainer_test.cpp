@@ -29,10 +29,10 @@ std::unique_ptr<data::Dataset> fashion(data::Split split, int64_t limit) {
   return ds ? std::move(*ds) : nullptr;
 }
 
-#define REQUIRE_FASHION()                                                                  \
-  if (!fs::exists(fs::path(kFashion) / "t10k-labels-idx1-ubyte.gz") &&                     \
-      !fs::exists(fs::path(kFashion) / "t10k-labels-idx1-ubyte"))                          \
-  GTEST_SKIP() << "SKIPPED: Fashion-MNIST is not installed in " << kFashion                \
+#define REQUIRE_FASHION()                                                   \
+  if (!fs::exists(fs::path(kFashion) / "t10k-labels-idx1-ubyte.gz") &&      \
+      !fs::exists(fs::path(kFashion) / "t10k-labels-idx1-ubyte"))           \
+  GTEST_SKIP() << "SKIPPED: Fashion-MNIST is not installed in " << kFashion \
                << " (apt-get install dataset-fashion-mnist, or run scripts/setup.sh)"
 
 ir::Graph zoo_model(const std::string& name, int64_t batch = -1) {
@@ -213,9 +213,9 @@ TEST(Trainer, ResumeAtEpochEndWithNormalizationLayers) {
   auto fm = fashion(data::Split::Train, 256);
   ASSERT_TRUE(fm);
   check_epoch_resume("tiny-transformer", *fm);
-  const std::string cifar = std::string(CONDENSE_DATA_DIR) + "/cifar10-jpeg/cifar10-test-jpeg.tar.gz";
-  if (!fs::exists(cifar))
-    GTEST_SKIP() << "SKIPPED resnet20 part: " << cifar << " is absent";
+  const std::string cifar =
+      std::string(CONDENSE_DATA_DIR) + "/cifar10-jpeg/cifar10-test-jpeg.tar.gz";
+  if (!fs::exists(cifar)) GTEST_SKIP() << "SKIPPED resnet20 part: " << cifar << " is absent";
   data::ImageFolderOptions io;
   io.preprocess = data::Preprocess::cifar10();
   io.limit = 128;
@@ -276,8 +276,7 @@ TEST(Trainer, BadInputIsAClearError) {
   ASSERT_TRUE(r20.is_ok()) << r20.status().message();
   auto r = train::fit(**r20, *train_set, nullptr, {}, {});
   ASSERT_FALSE(r.is_ok());
-  EXPECT_NE(r.status().message().find("1 channel vs 3"), std::string::npos)
-      << r.status().message();
+  EXPECT_NE(r.status().message().find("1 channel vs 3"), std::string::npos) << r.status().message();
 
   // Labels out of range: a 5-class model.
   ir::Graph five = zoo_model("mlp");
@@ -298,8 +297,7 @@ TEST(Trainer, BadInputIsAClearError) {
   ASSERT_TRUE(t5.is_ok()) << t5.status().message();
   auto r5 = train::fit(**t5, *train_set, nullptr, {}, {});
   ASSERT_FALSE(r5.is_ok());
-  EXPECT_NE(r5.status().message().find("out of range"), std::string::npos)
-      << r5.status().message();
+  EXPECT_NE(r5.status().message().find("out of range"), std::string::npos) << r5.status().message();
 
   // A loss whose target shape does not fit: mse of (N, 10) logits against (N) labels.
   train::TrainerOptions mse = sgd();

@@ -1,4 +1,5 @@
 #include <condense/ir.h>
+#include <condense/ir_clone.h>
 #include <condense/session.h>
 #include <gtest/gtest.h>
 
@@ -73,7 +74,8 @@ TEST(Session, RejectsWrongInput) {
   auto bad_dtype = (*s)->run({Tensor::zeros(DType::F64, {2, 4})});
   ASSERT_FALSE(bad_dtype);
   EXPECT_NE(bad_dtype.status().message().find("dtype f64, expected f32"), std::string::npos);
-  auto bad_name = (*s)->run(std::map<std::string, Tensor>{{"y", Tensor::zeros(DType::F32, {1, 4})}});
+  auto bad_name =
+      (*s)->run(std::map<std::string, Tensor>{{"y", Tensor::zeros(DType::F32, {1, 4})}});
   ASSERT_FALSE(bad_name);
 }
 
@@ -82,4 +84,31 @@ TEST(DType, HalfRoundTrip) {
     EXPECT_NEAR(half_to_float(float_to_half(f)), f, std::abs(f) * 1e-3 + 6e-8) << f;
   EXPECT_EQ(float_to_half(70000.0f), 0x7c00);
   EXPECT_EQ(bf16_to_float(float_to_bf16(1.0f)), 1.0f);
+}
+
+// clone_graph: same structure and names, independent values and constants.
+TEST(Ir, CloneIsDeepAndIndependent) {
+  ir::Graph g;
+  g.name = "g";
+  g.metadata["k"] = "v";
+  ir::Value* x = g.add_input("x", DType::F32, {ir::Dim::sym("N"), 2});
+  ir::Value* w = g.add_constant("w", Tensor::from_vector<float>({1, 2, 3, 4}, {2, 2}));
+  ir::Node* mm = g.add_node(OpKind::MatMul, {x, w}, 1, "mm");
+  ir::Node* sm = g.add_node(OpKind::Softmax, {mm->outputs[0]}, 1, "sm");
+  sm->attrs["axis"] = ir::Attribute::of_int(-1);
+  g.outputs = {sm->outputs[0]};
+
+  ir::Graph c = ir::clone_graph(g);
+  ASSERT_TRUE(c.verify().is_ok());
+  EXPECT_EQ(ir::print_graph(c), ir::print_graph(g));
+  EXPECT_EQ(c.metadata, g.metadata);
+  ASSERT_EQ(c.inputs.size(), 1u);
+  EXPECT_NE(c.inputs[0], x);
+  EXPECT_EQ(c.nodes()[1]->attr_int("axis", 0), -1);
+  EXPECT_EQ(c.nodes()[1]->inputs[0], c.nodes()[0]->outputs[0]);
+  // Writing the copy's constant leaves the original alone.
+  ir::Value* cw = c.find_value("w");
+  ASSERT_TRUE(cw && cw->is_constant());
+  cw->constant->data<float>()[0] = 42;
+  EXPECT_EQ(w->constant->data<float>()[0], 1);
 }

@@ -160,6 +160,114 @@ TEST(FuseActivation, UnknownFusedActivationIsAnError) {
   EXPECT_NE(r.status().message().find("Swish"), std::string::npos) << r.status().message();
 }
 
+// Training graphs: BatchNormTraining (outputs Y, running mean / var, batch mean / var) -> Relu
+// fuses; -> Sigmoid does not (only Relu runs inside oneDNN's normalization), nor a Relu whose
+// input has a second reader.
+ir::Graph bn_training_graph() {
+  ir::Graph g;
+  auto* x = g.add_input("x", DType::F32, {ir::Dim::sym("N"), 16, 5, 5});
+  auto bn = [&](ir::Value* in, uint32_t seed) {
+    std::vector<ir::Value*> ins = {in};
+    for (int i = 0; i < 4; ++i)
+      ins.push_back(g.add_constant(g.fresh_name("p"), random_tensor({16}, seed + i, 0.5f, 1.5f)));
+    return g.add_node(OpKind::BatchNormTraining, ins, 5, g.fresh_name("bnt"))->outputs;
+  };
+  auto unary = [&](OpKind op, ir::Value* in) { return g.add_node(op, {in}, 1, "")->outputs[0]; };
+  auto b1 = bn(x, 1);
+  ir::Value* r1 = unary(OpKind::Relu, b1[0]);  // fuses
+  auto b2 = bn(r1, 10);
+  ir::Value* s2 = unary(OpKind::Sigmoid, b2[0]);  // stays
+  auto b3 = bn(s2, 20);
+  ir::Value* r3 = unary(OpKind::Relu, b3[0]);  // stays: b3's Y is also an output
+  g.outputs = {r3, b3[0], b1[1], b1[4], b2[2]};
+  return g;
+}
+
+TEST(FuseActivation, ReluFusesIntoBatchNormTraining) {
+  auto s = Session::create(bn_training_graph(), {.threads = 1});
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  EXPECT_EQ(count_op((*s)->graph(), OpKind::Relu), 1) << ir::print_graph((*s)->graph());
+  EXPECT_EQ(count_op((*s)->graph(), OpKind::Sigmoid), 1);
+  int fused = 0;
+  for (const auto& n : (*s)->graph().nodes())
+    fused += n->op == OpKind::BatchNormTraining && n->attr_string("_activation", "") == "Relu";
+  EXPECT_EQ(fused, 1);
+  expect_same_outputs(bn_training_graph, random_tensor({3, 16, 5, 5}, 9));
+}
+
+// Add -> Relu (a ResNet block's end) and Add (broadcasting) -> Tanh fuse; an Add whose sum is
+// also a graph output keeps its Relu.
+ir::Graph add_act_graph() {
+  ir::Graph g;
+  auto* x = g.add_input("x", DType::F32, {ir::Dim::sym("N"), 16, 4, 4});
+  auto* c = g.add_constant("c", random_tensor({16, 1, 1}, 50));
+  auto node = [&](OpKind op, std::vector<ir::Value*> in) {
+    return g.add_node(op, std::move(in), 1, "")->outputs[0];
+  };
+  ir::Value* r = node(OpKind::Relu, {node(OpKind::Add, {x, x})});
+  ir::Value* t = node(OpKind::Tanh, {node(OpKind::Add, {r, c})});
+  ir::Value* s = node(OpKind::Add, {t, x});
+  g.outputs = {node(OpKind::Relu, {s}), s};
+  return g;
+}
+
+TEST(FuseActivation, AddAndActivation) {
+  auto s = Session::create(add_act_graph(), {.threads = 1});
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  EXPECT_EQ(count_op((*s)->graph(), OpKind::Relu), 1) << ir::print_graph((*s)->graph());
+  EXPECT_EQ(count_op((*s)->graph(), OpKind::Tanh), 0);
+  expect_same_outputs(add_act_graph, random_tensor({2, 16, 4, 4}, 51));
+}
+
+// Training graphs: ActivationGrad(Add(a, b), T) -> ActivationGrad(a, T, b), for equal shapes
+// (blocked-able, 16 channels) and for a b that broadcasts; an Add read twice stays.
+ir::Graph grad_sum_graph() {
+  ir::Graph g;
+  const ir::Dims d = {ir::Dim::sym("N"), 16, 3, 3};
+  auto* a = g.add_input("a", DType::F32, d);
+  auto* t = g.add_input("t", DType::F32, d);
+  auto* b = g.add_constant("b", random_tensor({1, 16, 3, 3}, 40));
+  auto* c = g.add_constant("c", random_tensor({16, 1, 1}, 41));
+  auto grad = [&](ir::Value* dy, const std::string& act) {
+    ir::Node* n = g.add_node(OpKind::ActivationGrad, {dy, t}, 1, "");
+    n->attrs["activation"] = ir::Attribute::of_string(act);
+    return n->outputs[0];
+  };
+  auto add = [&](ir::Value* x, ir::Value* y) {
+    return g.add_node(OpKind::Add, {x, y}, 1, "")->outputs[0];
+  };
+  ir::Value* r = grad(add(a, t), "Relu");  // fuses
+  ir::Value* s = grad(add(r, c), "Tanh");  // fuses, c broadcasts
+  ir::Value* shared = add(s, b);           // b broadcasts over N
+  ir::Value* u = grad(shared, "Sigmoid");  // stays: `shared` is also an output
+  g.outputs = {u, shared, r};
+  return g;
+}
+
+TEST(FuseActivationGradSum, AddFoldsIntoActivationGrad) {
+  auto s = Session::create(grad_sum_graph(), {.threads = 1});
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  EXPECT_EQ(count_op((*s)->graph(), OpKind::Add), 1) << ir::print_graph((*s)->graph());
+  int three = 0;
+  for (const auto& n : (*s)->graph().nodes())
+    three += n->op == OpKind::ActivationGrad && n->inputs.size() == 3;
+  EXPECT_EQ(three, 2);
+  for (bool fast : {false, true}) {
+    auto opt = Session::create(grad_sum_graph(), {.threads = 2, .fast_kernels = fast});
+    auto plain = Session::create(grad_sum_graph(), {.threads = 1, .optimize = false});
+    ASSERT_TRUE(opt.is_ok() && plain.is_ok());
+    const std::vector<Tensor> x = {random_tensor({2, 16, 3, 3}, 42),
+                                   random_tensor({2, 16, 3, 3}, 43, -0.9f, 0.9f)};
+    auto ya = (*opt)->run(x);
+    auto yb = (*plain)->run(x);
+    ASSERT_TRUE(ya.is_ok()) << ya.status().message();
+    ASSERT_TRUE(yb.is_ok()) << yb.status().message();
+    for (size_t o = 0; o < ya->size(); ++o)
+      for (int64_t i = 0; i < (*ya)[o].numel(); ++i)
+        ASSERT_NEAR((*ya)[o].get_f64(i), (*yb)[o].get_f64(i), 1e-5) << o << " " << i;
+  }
+}
+
 TEST(FuseActivation, ExportWritesActivationNode) {
   auto s = Session::create(gemm_graph(), {.threads = 1});
   ASSERT_TRUE(s.is_ok());

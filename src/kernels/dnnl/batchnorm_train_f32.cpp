@@ -1,7 +1,9 @@
-// oneDNN batch normalization for training graphs, f32, plain (N, C, D...) data of rank 2 to 5:
-// BatchNormTraining (forward_training: batch mean and biased variance, then the running
-// statistics updated here as ONNX defines them) and BatchNormGrad (backward, with batch or frozen
-// statistics). Primitives are built once per shape.
+// oneDNN batch normalization for training graphs, f32, (N, C, D...) data of rank 2 to 5, plain
+// or channel-blocked (kernels/layout.h; the output takes the input's layout): BatchNormTraining
+// (forward_training: batch mean and biased variance, then the running statistics updated here as
+// ONNX defines them) and BatchNormGrad (backward, with batch or frozen statistics). Per-channel
+// vectors are always plain. A fused Relu on Y (fuse_activation pass) runs inside the forward
+// primitive. Primitives are built once per shape and layout.
 #include "kernels/dnnl/dnnl_common.h"
 
 namespace condense {
@@ -18,26 +20,40 @@ bool rank_ok(const Shape& s) {
   return s.size() >= 2 && s.size() <= 5 && shape_numel(s) > 0;
 }
 
+const Shape& layout_key(Layout l) {
+  static const Shape plain = {0}, blocked = {1};
+  return l == Layout::Blocked ? blocked : plain;
+}
+
 // --- BatchNormTraining(X, scale, B, running_mean, running_var) -----------------------------
 //   -> Y, running_mean', running_var', batch mean, batch variance
 
 class DnnlBatchNormTrainingF32 final : public Kernel {
  public:
-  explicit DnnlBatchNormTrainingF32(const ir::Node& node)
-      : eps_(node.attr_float("epsilon", 1e-5f)),
+  DnnlBatchNormTrainingF32(const ir::Node& node, bool relu)
+      : relu_(relu),
+        eps_(node.attr_float("epsilon", 1e-5f)),
         momentum_(node.attr_float("momentum", 0.9f)),
         fallback_(ref_kernel_fn(node.op)) {}
   std::string_view name() const override { return "dnnl_bnorm_train_f32"; }
 
+  // X may come blocked; Y then goes blocked too.
+  bool may_accept_blocked(size_t input) const override { return input == 0; }
+  Layout required_layout(const KernelCtx& ctx, size_t input) const override {
+    return input == 0 && all_inputs_f32(ctx) ? ctx.in_layout(0) : Layout::Plain;
+  }
+
   Status run(KernelCtx& ctx) override {
-    if (!all_inputs_f32(ctx) || !rank_ok(ctx.in(0).shape())) return fallback_(ctx);
+    if (!all_inputs_f32(ctx) || !rank_ok(ctx.in(0).shape())) return run_plain(ctx, fallback_);
     const Shape& xs = ctx.in(0).shape();
-    Entry* e = cache_.find(xs);
+    const Layout layout = ctx.in_layout(0);
+    Entry* e = cache_.find(xs, layout_key(layout));
     if (!e) {
       Entry fresh;
-      CONDENSE_TRY(guarded(ctx.node, [&] { return build(xs, fresh); }));
-      e = &cache_.insert(xs, {}, std::move(fresh));
+      CONDENSE_TRY(guarded(ctx.node, [&] { return build(xs, layout, fresh); }));
+      e = &cache_.insert(xs, layout_key(layout), std::move(fresh));
     }
+    ctx.set_out_layout(0, layout);
     CONDENSE_TRY(guarded(ctx.node, [&] {
       e->src.set_data_handle(const_cast<void*>(ctx.in(0).raw()));
       e->scale.set_data_handle(const_cast<void*>(ctx.in(1).raw()));
@@ -69,13 +85,15 @@ class DnnlBatchNormTrainingF32 final : public Kernel {
   struct Entry {
     dnnl::primitive prim;
     memory src, dst, scale, shift, mean, var;
+    memory workspace;  // with the fused Relu: where Y > 0, which nothing here reads back
     std::unordered_map<int, memory> args;
   };
 
-  Status build(const Shape& xs, Entry& e) {
-    const memory::desc data = plain_f32(to_dims(xs)), chan = plain_f32({xs[1]});
-    dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_training, data, eps_,
-                                              scale_shift());
+  Status build(const Shape& xs, Layout layout, Entry& e) {
+    const memory::desc data = f32_desc(to_dims(xs), layout), chan = plain_f32({xs[1]});
+    auto flags = scale_shift();
+    if (relu_) flags = flags | dnnl::normalization_flags::fuse_norm_relu;
+    dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_training, data, eps_, flags);
     dnnl::batch_normalization_forward::primitive_desc pd(d, cpu_engine());
     e.prim = dnnl::batch_normalization_forward(pd);
     e.src = memory(data, cpu_engine(), nullptr);
@@ -86,9 +104,14 @@ class DnnlBatchNormTrainingF32 final : public Kernel {
     e.var = memory(chan, cpu_engine(), nullptr);
     e.args = {{DNNL_ARG_SRC, e.src},     {DNNL_ARG_DST, e.dst},   {DNNL_ARG_SCALE, e.scale},
               {DNNL_ARG_SHIFT, e.shift}, {DNNL_ARG_MEAN, e.mean}, {DNNL_ARG_VARIANCE, e.var}};
+    if (relu_) {
+      e.workspace = memory(pd.workspace_desc(), cpu_engine());
+      e.args[DNNL_ARG_WORKSPACE] = e.workspace;
+    }
     return Status::ok();
   }
 
+  bool relu_;
   float eps_, momentum_;
   RefKernelFn fallback_;
   ShapeCache<Entry> cache_;
@@ -104,15 +127,27 @@ class DnnlBatchNormGradF32 final : public Kernel {
         fallback_(ref_kernel_fn(node.op)) {}
   std::string_view name() const override { return "dnnl_bnorm_bwd_f32"; }
 
-  Status run(KernelCtx& ctx) override {
-    if (!all_inputs_f32(ctx) || !rank_ok(ctx.in(1).shape())) return fallback_(ctx);
+  // dY and X may come blocked (then both do, and dX goes blocked).
+  bool may_accept_blocked(size_t input) const override { return input <= 1; }
+  Layout required_layout(const KernelCtx& ctx, size_t input) const override {
+    if (input > 1 || !all_inputs_f32(ctx)) return Layout::Plain;
     const Shape& xs = ctx.in(1).shape();
-    Entry* e = cache_.find(xs);
+    const bool any = ctx.in_layout(0) == Layout::Blocked || ctx.in_layout(1) == Layout::Blocked;
+    return any && ctx.in(0).shape() == xs && blockable(DType::F32, xs) ? Layout::Blocked
+                                                                       : Layout::Plain;
+  }
+
+  Status run(KernelCtx& ctx) override {
+    if (!all_inputs_f32(ctx) || !rank_ok(ctx.in(1).shape())) return run_plain(ctx, fallback_);
+    const Shape& xs = ctx.in(1).shape();
+    const Layout layout = ctx.in_layout(1);
+    Entry* e = cache_.find(xs, layout_key(layout));
     if (!e) {
       Entry fresh;
-      CONDENSE_TRY(guarded(ctx.node, [&] { return build(xs, fresh); }));
-      e = &cache_.insert(xs, {}, std::move(fresh));
+      CONDENSE_TRY(guarded(ctx.node, [&] { return build(xs, layout, fresh); }));
+      e = &cache_.insert(xs, layout_key(layout), std::move(fresh));
     }
+    ctx.set_out_layout(0, layout);
     auto handle = [&](memory& m, size_t out, Tensor& scratch) {
       const bool given = ctx.outputs.size() > out && ctx.out(out).defined();
       m.set_data_handle(given ? ctx.out(out).raw() : scratch.raw());
@@ -141,8 +176,8 @@ class DnnlBatchNormGradF32 final : public Kernel {
     std::unordered_map<int, memory> args;
   };
 
-  Status build(const Shape& xs, Entry& e) {
-    const memory::desc data = plain_f32(to_dims(xs)), chan = plain_f32({xs[1]});
+  Status build(const Shape& xs, Layout layout, Entry& e) {
+    const memory::desc data = f32_desc(to_dims(xs), layout), chan = plain_f32({xs[1]});
     auto flags = scale_shift();
     if (!training_) flags = flags | dnnl::normalization_flags::use_global_stats;
     dnnl::batch_normalization_forward::desc fd(dnnl::prop_kind::forward_training, data, eps_,
@@ -177,9 +212,14 @@ class DnnlBatchNormGradF32 final : public Kernel {
 };
 }  // namespace
 
+// A fused Relu (fuse_activation pass) runs inside the primitive; other fused activations run on
+// the reference kernel.
 Result<std::unique_ptr<Kernel>> make_dnnl_batchnorm_training_f32(const KernelCreateCtx& ctx) {
-  if (!all_f32(ctx)) return std::unique_ptr<Kernel>();
-  return std::unique_ptr<Kernel>(std::make_unique<DnnlBatchNormTrainingF32>(ctx.node));
+  const auto act = fused_activation(ctx.node);
+  if (!all_f32(ctx) || !act || (act->kind != FusedAct::None && act->kind != FusedAct::Relu))
+    return std::unique_ptr<Kernel>();
+  return std::unique_ptr<Kernel>(
+      std::make_unique<DnnlBatchNormTrainingF32>(ctx.node, act->kind == FusedAct::Relu));
 }
 
 Result<std::unique_ptr<Kernel>> make_dnnl_batchnorm_grad_f32(const KernelCreateCtx& ctx) {

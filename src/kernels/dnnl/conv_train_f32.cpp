@@ -1,10 +1,12 @@
 // oneDNN convolution for training graphs, f32, 1-D to 3-D, groups: Conv whose weights are not
 // constants (parameters fed each step), ConvGradData (backward data) and ConvGradWeight
-// (backward weights and bias). Tensors stay plain (N, C, D...) between nodes; inside a kernel
-// activations and weights are reordered into the layouts the primitive asks for
-// (format_tag::any: blocked channels, which oneDNN's direct convolutions need; the im2col
-// fallback they otherwise get is several times slower) and results reordered back. The weights
-// change every step, so they are reordered each run. Primitives are built once per shape.
+// (backward weights and bias). Activations and their gradients come and go plain (N, C, D...)
+// or channel-blocked (kernels/layout.h) as the runtime asks, so a network trains blocked from
+// its first convolution to its last with no reorder inside the kernels. A plain activation is
+// reordered into the layout the primitive asks for (format_tag::any: blocked channels, which
+// oneDNN's direct convolutions need; the im2col fallback they otherwise get is several times
+// slower) and a plain result back out. The weights change every step, so they are reordered each
+// run; their gradient is always written plain. Primitives are built once per shape and layouts.
 // Negative effective padding runs the reference.
 #include "kernels/dnnl/dnnl_common.h"
 #include "ops/nn_geometry.h"
@@ -54,6 +56,44 @@ memory::desc any_like(const memory::desc& d) {
   return memory::desc(d.dims(), memory::data_type::f32, memory::format_tag::any);
 }
 
+// An activation of shape `s` as condense holds it.
+memory::desc activation(const Shape& s, Layout l) {
+  return f32_desc(to_dims(s), l);
+}
+
+// What to ask a primitive for: a blocked activation as it is (no reorder), `any` for a plain one.
+memory::desc ask(const memory::desc& given, Layout l) {
+  return l == Layout::Blocked ? given : any_like(given);
+}
+
+// The layout to write output `o` of shape `s` in: blocked when the readers want it.
+Layout out_layout(const KernelCtx& ctx, size_t o, const Shape& s) {
+  return ctx.wants_blocked(o) && blockable(DType::F32, s) ? Layout::Blocked : Layout::Plain;
+}
+
+// Cache key part: a shape followed by layout and flag codes.
+Shape key_with(Shape s, std::initializer_list<int64_t> codes) {
+  s.insert(s.end(), codes.begin(), codes.end());
+  return s;
+}
+
+int64_t code(Layout l) {
+  return static_cast<int64_t>(l);
+}
+
+// make(true): the primitive descriptor for the activations as given (blocked ones read and
+// written in place), unless oneDNN cannot build one or has only its reference kernel for them;
+// then make(false): every activation `any`, reordered.
+template <typename Make>
+auto given_or_any(Make make) -> decltype(make(true)) {
+  try {
+    auto pd = make(true);
+    if (!is_dnnl_reference(pd)) return pd;
+  } catch (const dnnl::error&) {
+  }
+  return make(false);
+}
+
 // User weights (plain, handle set per run) and their copy in the primitive's layout.
 struct Weights {
   memory user, prim;
@@ -74,16 +114,16 @@ struct Weights {
   }
 };
 
-// An activation tensor: plain in condense (handle set per run), in the primitive's layout
-// (format_tag::any: oneDNN's direct convolutions want blocked channels) for the primitive.
-// Inputs are reordered in before the primitive, outputs out after it.
+// An activation tensor as condense holds it (plain or blocked, handle set per run) and in the
+// primitive's layout. When they differ, inputs are reordered in before the primitive and outputs
+// out after it.
 struct Staged {
   memory user, prim;
   std::optional<dnnl::reorder> convert;  // set when the layouts differ
 
-  void init(const memory::desc& plain, const memory::desc& want, bool input) {
-    user = memory(plain, cpu_engine(), nullptr);
-    if (want == plain) {
+  void init(const memory::desc& given, const memory::desc& want, bool input) {
+    user = memory(given, cpu_engine(), nullptr);
+    if (want == given) {
       prim = user;
       return;
     }
@@ -112,17 +152,25 @@ class DnnlConvTrainF32 final : public Kernel {
       : act_(act), group_(node.attr_int("group", 1)), fallback_(ref_kernel_fn(node.op)) {}
   std::string_view name() const override { return "dnnl_conv_train_f32"; }
 
+  bool may_accept_blocked(size_t input) const override { return input == 0; }
+  bool may_produce_blocked(size_t output) const override { return output == 0; }
+  Layout required_layout(const KernelCtx& ctx, size_t input) const override {
+    return input == 0 && all_inputs_f32(ctx) ? ctx.in_layout(0) : Layout::Plain;
+  }
+
   Status run(KernelCtx& ctx) override {
     if (!all_inputs_f32(ctx)) return fallback_(ctx);
     const Shape& xs = ctx.in(0).shape();
-    const Shape& ws = ctx.in(1).shape();
-    Entry* e = cache_.find(xs, ws);
+    const Layout in = ctx.in_layout(0), out = out_layout(ctx, 0, ctx.out(0).shape());
+    const Shape key = key_with(ctx.in(1).shape(), {code(in), code(out)});
+    Entry* e = cache_.find(xs, key);
     if (!e) {
       Entry fresh;
-      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx, fresh); }));
-      e = &cache_.insert(xs, ws, std::move(fresh));
+      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx, in, out, fresh); }));
+      e = &cache_.insert(xs, key, std::move(fresh));
     }
-    if (!e->supported) return fallback_(ctx);
+    if (!e->supported) return run_plain(ctx, fallback_);
+    ctx.set_out_layout(0, out);
     return guarded(ctx.node, [&] {
       e->src.in(ctx.in(0));
       e->dst.out_handle(ctx.out(0));
@@ -145,14 +193,14 @@ class DnnlConvTrainF32 final : public Kernel {
     std::unordered_map<int, memory> args;
   };
 
-  Status build(const KernelCtx& ctx, Entry& e) {
+  Status build(const KernelCtx& ctx, Layout in, Layout out, Entry& e) {
     const Shape& xs = ctx.in(0).shape();
     const Shape& ws = ctx.in(1).shape();
     const Shape& ys = ctx.outputs[0].shape();
     if (has_zero(xs) || has_zero(ys)) return Status::ok();
     CONDENSE_ASSIGN_OR_RETURN(std::optional<ConvDims> d, conv_dims(ctx.node, xs, ws));
     if (!d) return Status::ok();
-    const memory::desc src_md = plain_f32(to_dims(xs)), dst_md = plain_f32(to_dims(ys));
+    const memory::desc src_md = activation(xs, in), dst_md = activation(ys, out);
     const memory::desc w_plain = plain_weights(ws, group_);
     e.has_bias = ctx.has_input(2);
     const memory::desc b_md = e.has_bias ? plain_f32({ys[1]}) : memory::desc();
@@ -160,10 +208,13 @@ class DnnlConvTrainF32 final : public Kernel {
     dnnl::post_ops ops;
     append_activation(ops, act_);
     attr.set_post_ops(ops);
-    dnnl::convolution_forward::desc desc(
-        dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_like(src_md),
-        any_like(w_plain), b_md, any_like(dst_md), d->strides, d->dilates, d->pad_l, d->pad_r);
-    dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
+    auto pd = given_or_any([&](bool given) {
+      dnnl::convolution_forward::desc desc(
+          dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+          given ? ask(src_md, in) : any_like(src_md), any_like(w_plain), b_md,
+          given ? ask(dst_md, out) : any_like(dst_md), d->strides, d->dilates, d->pad_l, d->pad_r);
+      return dnnl::convolution_forward::primitive_desc(desc, attr, cpu_engine());
+    });
     e.prim = dnnl::convolution_forward(pd);
     e.src.init(src_md, pd.src_desc(), true);
     e.dst.init(dst_md, pd.dst_desc(), false);
@@ -191,17 +242,26 @@ class DnnlConvGradDataF32 final : public Kernel {
       : group_(node.attr_int("group", 1)), fallback_(ref_kernel_fn(node.op)) {}
   std::string_view name() const override { return "dnnl_conv_bwd_data_f32"; }
 
+  bool may_accept_blocked(size_t input) const override { return input == 0; }
+  bool may_produce_blocked(size_t output) const override { return output == 0; }
+  Layout required_layout(const KernelCtx& ctx, size_t input) const override {
+    return input == 0 && all_f32_data(ctx) ? ctx.in_layout(0) : Layout::Plain;
+  }
+
   Status run(KernelCtx& ctx) override {
     if (!all_f32_data(ctx)) return fallback_(ctx);
     const Shape& dys = ctx.in(0).shape();
     const Shape& dxs = ctx.outputs[0].shape();
-    Entry* e = cache_.find(dys, dxs);
+    const Layout in = ctx.in_layout(0), out = out_layout(ctx, 0, dxs);
+    const Shape key = key_with(dxs, {code(in), code(out)});
+    Entry* e = cache_.find(dys, key);
     if (!e) {
       Entry fresh;
-      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx, fresh); }));
-      e = &cache_.insert(dys, dxs, std::move(fresh));
+      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx, in, out, fresh); }));
+      e = &cache_.insert(dys, key, std::move(fresh));
     }
-    if (!e->supported) return fallback_(ctx);
+    if (!e->supported) return run_plain(ctx, fallback_);
+    ctx.set_out_layout(0, out);
     return guarded(ctx.node, [&] {
       e->diff_dst.in(ctx.in(0));
       e->diff_src.out_handle(ctx.out(0));
@@ -223,26 +283,30 @@ class DnnlConvGradDataF32 final : public Kernel {
   };
 
   static bool all_f32_data(const KernelCtx& ctx) {
+    // x_shape (input 2) is an integer shape tensor.
     return ctx.in(0).dtype() == DType::F32 && ctx.in(1).dtype() == DType::F32;
   }
 
-  Status build(const KernelCtx& ctx, Entry& e) {
+  Status build(const KernelCtx& ctx, Layout in, Layout out, Entry& e) {
     const Shape& dys = ctx.in(0).shape();
     const Shape& ws = ctx.in(1).shape();
     const Shape& dxs = ctx.outputs[0].shape();
     if (has_zero(dys) || has_zero(dxs)) return Status::ok();
     CONDENSE_ASSIGN_OR_RETURN(std::optional<ConvDims> d, conv_dims(ctx.node, dxs, ws));
     if (!d) return Status::ok();
-    const memory::desc dx_md = plain_f32(to_dims(dxs)), dy_md = plain_f32(to_dims(dys));
+    const memory::desc dx_md = activation(dxs, out), dy_md = activation(dys, in);
     const memory::desc w_plain = plain_weights(ws, group_);
     dnnl::convolution_forward::desc fwd(
         dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_like(dx_md),
         any_like(w_plain), any_like(dy_md), d->strides, d->dilates, d->pad_l, d->pad_r);
     dnnl::convolution_forward::primitive_desc fwd_pd(fwd, cpu_engine());
-    dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct, any_like(dx_md),
-                                               any_like(w_plain), any_like(dy_md), d->strides,
-                                               d->dilates, d->pad_l, d->pad_r);
-    dnnl::convolution_backward_data::primitive_desc pd(desc, cpu_engine(), fwd_pd);
+    auto pd = given_or_any([&](bool given) {
+      dnnl::convolution_backward_data::desc desc(
+          dnnl::algorithm::convolution_direct, given ? ask(dx_md, out) : any_like(dx_md),
+          any_like(w_plain), given ? ask(dy_md, in) : any_like(dy_md), d->strides, d->dilates,
+          d->pad_l, d->pad_r);
+      return dnnl::convolution_backward_data::primitive_desc(desc, cpu_engine(), fwd_pd);
+    });
     e.prim = dnnl::convolution_backward_data(pd);
     e.diff_dst.init(dy_md, pd.diff_dst_desc(), true);
     e.diff_src.init(dx_md, pd.diff_src_desc(), false);
@@ -268,20 +332,30 @@ class DnnlConvGradWeightF32 final : public Kernel {
       : group_(node.attr_int("group", 1)), fallback_(ref_kernel_fn(node.op)) {}
   std::string_view name() const override { return "dnnl_conv_bwd_weights_f32"; }
 
+  // dY and X may come blocked; dX (output 2) may go blocked. dW and dB are always plain.
+  bool may_accept_blocked(size_t input) const override { return input <= 1; }
+  bool may_produce_blocked(size_t output) const override { return output == 2; }
+  Layout required_layout(const KernelCtx& ctx, size_t input) const override {
+    return input <= 1 && all_inputs_f32(ctx) ? ctx.in_layout(input) : Layout::Plain;
+  }
+
   Status run(KernelCtx& ctx) override {
     if (!all_inputs_f32(ctx)) return fallback_(ctx);
     const bool want_bias = ctx.outputs.size() > 1 && ctx.out(1).defined();
     const bool want_dx = ctx.outputs.size() > 2 && ctx.out(2).defined();
     const Shape& dys = ctx.in(0).shape();
     const Shape& xs = ctx.in(1).shape();
-    Entry* e = cache_.find(xs, dys);
-    if (e && (e->has_bias != want_bias || e->has_dx != want_dx)) e = nullptr;  // other outputs
+    const Layouts l{ctx.in_layout(0), ctx.in_layout(1),
+                    want_dx ? out_layout(ctx, 2, xs) : Layout::Plain};
+    const Shape key = key_with(dys, {code(l.dy), code(l.x), code(l.dx), want_bias, want_dx});
+    Entry* e = cache_.find(xs, key);
     if (!e) {
       Entry fresh;
-      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx, want_bias, want_dx, fresh); }));
-      e = &cache_.insert(xs, dys, std::move(fresh));
+      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx, want_bias, want_dx, l, fresh); }));
+      e = &cache_.insert(xs, key, std::move(fresh));
     }
-    if (!e->supported) return fallback_(ctx);
+    if (!e->supported) return run_plain(ctx, fallback_);
+    if (want_dx) ctx.set_out_layout(2, l.dx);
     return guarded(ctx.node, [&] {
       e->src.in(ctx.in(1));
       e->diff_dst.in(ctx.in(0));
@@ -313,7 +387,11 @@ class DnnlConvGradWeightF32 final : public Kernel {
     std::unordered_map<int, memory> args, data_args;
   };
 
-  Status build(const KernelCtx& ctx, bool want_bias, bool want_dx, Entry& e) {
+  struct Layouts {
+    Layout dy, x, dx;
+  };
+
+  Status build(const KernelCtx& ctx, bool want_bias, bool want_dx, const Layouts& l, Entry& e) {
     const Shape& dys = ctx.in(0).shape();
     const Shape& xs = ctx.in(1).shape();
     const Shape& ws = ctx.in(2).shape();
@@ -322,17 +400,20 @@ class DnnlConvGradWeightF32 final : public Kernel {
     if (has_zero(dys) || has_zero(xs)) return Status::ok();
     CONDENSE_ASSIGN_OR_RETURN(std::optional<ConvDims> d, conv_dims(ctx.node, xs, ws));
     if (!d) return Status::ok();
-    const memory::desc x_md = plain_f32(to_dims(xs)), dy_md = plain_f32(to_dims(dys));
+    const memory::desc x_md = activation(xs, l.x), dy_md = activation(dys, l.dy);
     const memory::desc w_plain = plain_weights(ws, group_);
     const memory::desc b_md = want_bias ? plain_f32({dys[1]}) : memory::desc();
     dnnl::convolution_forward::desc fwd(
         dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_like(x_md),
         any_like(w_plain), b_md, any_like(dy_md), d->strides, d->dilates, d->pad_l, d->pad_r);
     dnnl::convolution_forward::primitive_desc fwd_pd(fwd, cpu_engine());
-    dnnl::convolution_backward_weights::desc desc(
-        dnnl::algorithm::convolution_direct, any_like(x_md), any_like(w_plain), b_md,
-        any_like(dy_md), d->strides, d->dilates, d->pad_l, d->pad_r);
-    dnnl::convolution_backward_weights::primitive_desc pd(desc, cpu_engine(), fwd_pd);
+    auto pd = given_or_any([&](bool given) {
+      dnnl::convolution_backward_weights::desc desc(
+          dnnl::algorithm::convolution_direct, given ? ask(x_md, l.x) : any_like(x_md),
+          any_like(w_plain), b_md, given ? ask(dy_md, l.dy) : any_like(dy_md), d->strides,
+          d->dilates, d->pad_l, d->pad_r);
+      return dnnl::convolution_backward_weights::primitive_desc(desc, cpu_engine(), fwd_pd);
+    });
     e.prim = dnnl::convolution_backward_weights(pd);
     e.src.init(x_md, pd.src_desc(), true);
     e.diff_dst.init(dy_md, pd.diff_dst_desc(), true);
@@ -350,28 +431,27 @@ class DnnlConvGradWeightF32 final : public Kernel {
       e.diff_bias = memory(b_md, cpu_engine(), nullptr);
       e.args[DNNL_ARG_DIFF_BIAS] = e.diff_bias;
     }
-    if (want_dx) CONDENSE_TRY(build_data(*d, x_md, dy_md, w_plain, fwd_pd, pd.diff_dst_desc(), e));
+    if (want_dx) {
+      const memory::desc dx_md = activation(xs, l.dx);
+      CONDENSE_TRY(
+          build_data(*d, dx_md, ask(dx_md, l.dx), dy_md, w_plain, fwd_pd, pd.diff_dst_desc(), e));
+    }
     e.supported = true;
     return Status::ok();
   }
 
-  // Backward data, asked first for the dY layout backward weights uses (one reorder of dY).
-  Status build_data(const ConvDims& d, const memory::desc& x_md, const memory::desc& dy_md,
-                    const memory::desc& w_plain,
+  // Backward data, asked first for the dY layout backward weights uses (one reorder of dY at
+  // most) and for dX in `dx_want` (its own layout when blocked), then for any layouts.
+  Status build_data(const ConvDims& d, const memory::desc& dx_md, const memory::desc& dx_want,
+                    const memory::desc& dy_md, const memory::desc& w_plain,
                     const dnnl::convolution_forward::primitive_desc& fwd_pd,
                     const memory::desc& shared_dy, Entry& e) {
-    auto make = [&](const memory::desc& dy_want) {
-      dnnl::convolution_backward_data::desc desc(dnnl::algorithm::convolution_direct,
-                                                 any_like(x_md), any_like(w_plain), dy_want,
-                                                 d.strides, d.dilates, d.pad_l, d.pad_r);
+    auto pd = given_or_any([&](bool given) {
+      dnnl::convolution_backward_data::desc desc(
+          dnnl::algorithm::convolution_direct, given ? dx_want : any_like(dx_md), any_like(w_plain),
+          given ? shared_dy : any_like(dy_md), d.strides, d.dilates, d.pad_l, d.pad_r);
       return dnnl::convolution_backward_data::primitive_desc(desc, cpu_engine(), fwd_pd);
-    };
-    dnnl::convolution_backward_data::primitive_desc pd;
-    try {
-      pd = make(shared_dy);
-    } catch (const dnnl::error&) {
-      pd = make(any_like(dy_md));
-    }
+    });
     e.data_prim = dnnl::convolution_backward_data(pd);
     memory dy_for_data = e.diff_dst.prim;
     if (pd.diff_dst_desc() != shared_dy) {
@@ -379,7 +459,7 @@ class DnnlConvGradWeightF32 final : public Kernel {
       e.data_diff_dst->init(dy_md, pd.diff_dst_desc(), true);
       dy_for_data = e.data_diff_dst->prim;
     }
-    e.diff_src.init(x_md, pd.diff_src_desc(), false);
+    e.diff_src.init(dx_md, pd.diff_src_desc(), false);
     e.w.init(w_plain, pd.weights_desc());
     e.data_args = {{DNNL_ARG_DIFF_DST, dy_for_data},
                    {DNNL_ARG_WEIGHTS, e.w.prim},

@@ -69,6 +69,23 @@ bool all_f32(const KernelCreateCtx& ctx) {
   return true;
 }
 
+Status run_plain(KernelCtx& ctx, RefKernelFn fn) {
+  bool any_blocked = false;
+  for (size_t i = 0; i < ctx.inputs.size(); ++i)
+    any_blocked |= ctx.has_input(i) && ctx.in_layout(i) == Layout::Blocked;
+  if (!any_blocked) return fn(ctx);
+  std::vector<Tensor> plain(ctx.inputs.size());
+  std::vector<const Tensor*> inputs(ctx.inputs.begin(), ctx.inputs.end());
+  for (size_t i = 0; i < ctx.inputs.size(); ++i) {
+    if (!ctx.has_input(i) || ctx.in_layout(i) != Layout::Blocked) continue;
+    plain[i] = Tensor::empty(ctx.in(i).dtype(), ctx.in(i).shape());
+    CONDENSE_TRY(blocked_to_plain(ctx.in(i), plain[i]));
+    inputs[i] = &plain[i];
+  }
+  KernelCtx sub{ctx.node, inputs, ctx.outputs, ctx.threads};
+  return fn(sub);
+}
+
 bool is_dnnl_reference(const dnnl::primitive_desc& pd) {
   return std::string_view(pd.impl_info_str()).find("ref") != std::string_view::npos;
 }

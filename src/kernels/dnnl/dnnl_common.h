@@ -67,6 +67,11 @@ inline bool all_inputs_f32(const KernelCtx& ctx) {
   return true;
 }
 
+// Runs the reference kernel `fn`, which reads plain data only: blocked inputs (a shape oneDNN
+// turned down after the runtime handed it over blocked) are converted first, and the outputs
+// are written plain.
+Status run_plain(KernelCtx& ctx, RefKernelFn fn);
+
 // Runs `f` (which may throw dnnl::error) and turns an exception into a Status naming the node.
 template <typename F>
 Status guarded(const ir::Node& node, F&& f) {
@@ -97,7 +102,7 @@ class DnnlSrcDstKernel : public Kernel {
   explicit DnnlSrcDstKernel(OpKind op) : fallback_(ref_kernel_fn(op)) {}
 
   bool may_accept_blocked(size_t input) const override { return input == 0; }
-  bool may_produce_blocked() const override { return true; }
+  bool may_produce_blocked(size_t output) const override { return output == 0; }
   // Input 0 as it comes (the primitive is built for its layout); weights and bias are plain.
   Layout required_layout(const KernelCtx& ctx, size_t input) const override {
     return input == 0 && all_inputs_f32(ctx) ? ctx.in_layout(0) : Layout::Plain;
@@ -108,7 +113,7 @@ class DnnlSrcDstKernel : public Kernel {
     if (!all_inputs_f32(ctx)) return fallback_(ctx);
     const Tensor& x = ctx.in(0);
     Tensor& y = ctx.out(0);
-    const Layout out_layout = output_layout(x.shape(), y.shape(), in_layout, ctx.want_blocked);
+    const Layout out_layout = output_layout(x.shape(), y.shape(), in_layout, ctx.wants_blocked(0));
     const Shape key_b = {static_cast<int64_t>(in_layout), static_cast<int64_t>(out_layout)};
     Entry* e = cache_.find(x.shape(), key_b);
     if (!e) {
@@ -117,7 +122,7 @@ class DnnlSrcDstKernel : public Kernel {
           ctx.node, [&] { return build(ctx.node, x.shape(), in_layout, out_layout, fresh); }));
       e = &cache_.insert(x.shape(), key_b, std::move(fresh));
     }
-    if (!e->supported) return run_reference(ctx);
+    if (!e->supported) return run_plain(ctx, fallback_);
     return guarded(ctx.node, [&] {
       if (e->src_reorder) {
         e->src_user.set_data_handle(const_cast<void*>(x.raw()));
@@ -184,19 +189,6 @@ class DnnlSrcDstKernel : public Kernel {
   }
 
  private:
-  // The reference kernel, which reads plain data only: a blocked input (a shape oneDNN turned
-  // down after the runtime handed it over) is converted first.
-  Status run_reference(KernelCtx& ctx) {
-    if (ctx.in_layout(0) == Layout::Plain) return fallback_(ctx);
-    const Tensor& x = ctx.in(0);
-    Tensor plain = Tensor::empty(x.dtype(), x.shape());
-    CONDENSE_TRY(blocked_to_plain(x, plain));
-    std::vector<const Tensor*> inputs(ctx.inputs.begin(), ctx.inputs.end());
-    inputs[0] = &plain;
-    KernelCtx sub{ctx.node, inputs, ctx.outputs, ctx.threads};
-    return fallback_(sub);
-  }
-
   RefKernelFn fallback_;
   ShapeCache<Entry> cache_;
 };

@@ -1,5 +1,6 @@
-// oneDNN pooling backward for training graphs, f32, plain (N, C, D...) of 1 to 3 spatial dims:
-// MaxPoolGrad(dY, X) and AveragePoolGrad(dY, x_shape). oneDNN's max-pooling backward reads the
+// oneDNN pooling backward for training graphs, f32, (N, C, D...) of 1 to 3 spatial dims, plain
+// or channel-blocked (kernels/layout.h; dX takes dY's layout): MaxPoolGrad(dY, X) and
+// AveragePoolGrad(dY, x_shape). oneDNN's max-pooling backward reads the
 // forward's workspace (where each maximum was); MaxPoolGrad recomputes it with one
 // forward_training pass over X (memory-bound, cheap next to the backward's scatter) so that the
 // forward MaxPool keeps its inference kernel and the graph needs no extra tensor. Windows are
@@ -48,18 +49,37 @@ class DnnlPoolGradF32 final : public Kernel {
       : max_(node.op == OpKind::MaxPoolGrad), fallback_(ref_kernel_fn(node.op)) {}
   std::string_view name() const override { return "dnnl_pool_bwd_f32"; }
 
+  // dY (and X for max pooling) may come blocked: then both do, and dX goes blocked.
+  bool may_accept_blocked(size_t input) const override {
+    return input == 0 || (max_ && input == 1);
+  }
+  Layout required_layout(const KernelCtx& ctx, size_t input) const override {
+    if (!f32(ctx)) return Layout::Plain;
+    if (!max_) return input == 0 ? ctx.in_layout(0) : Layout::Plain;
+    if (input > 1) return Layout::Plain;
+    const bool any = ctx.in_layout(0) == Layout::Blocked || ctx.in_layout(1) == Layout::Blocked;
+    return any && blockable(DType::F32, ctx.in(0).shape()) &&
+                   blockable(DType::F32, ctx.in(1).shape())
+               ? Layout::Blocked
+               : Layout::Plain;
+  }
+
   Status run(KernelCtx& ctx) override {
     const Tensor& dy = ctx.in(0);
-    if (dy.dtype() != DType::F32 || (max_ && ctx.in(1).dtype() != DType::F32))
-      return fallback_(ctx);
+    if (!f32(ctx)) return fallback_(ctx);
     const Shape& xs = ctx.out(0).shape();
-    Entry* e = cache_.find(xs, dy.shape());
+    const Layout layout = ctx.in_layout(0);
+    Shape key = dy.shape();
+    key.push_back(static_cast<int64_t>(layout));
+    Entry* e = cache_.find(xs, key);
     if (!e) {
       Entry fresh;
-      CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx.node, xs, dy.shape(), fresh); }));
-      e = &cache_.insert(xs, dy.shape(), std::move(fresh));
+      CONDENSE_TRY(
+          guarded(ctx.node, [&] { return build(ctx.node, xs, dy.shape(), layout, fresh); }));
+      e = &cache_.insert(xs, key, std::move(fresh));
     }
-    if (!e->supported) return fallback_(ctx);
+    if (!e->supported) return run_plain(ctx, fallback_);
+    ctx.set_out_layout(0, layout);
     return guarded(ctx.node, [&] {
       if (max_) {
         e->src.set_data_handle(const_cast<void*>(ctx.in(1).raw()));
@@ -81,14 +101,18 @@ class DnnlPoolGradF32 final : public Kernel {
     std::unordered_map<int, memory> fwd_args, bwd_args;
   };
 
-  Status build(const ir::Node& node, const Shape& xs, const Shape& ys, Entry& e) {
+  bool f32(const KernelCtx& ctx) const {
+    return ctx.in(0).dtype() == DType::F32 && (!max_ || ctx.in(1).dtype() == DType::F32);
+  }
+
+  Status build(const ir::Node& node, const Shape& xs, const Shape& ys, Layout layout, Entry& e) {
     const bool include_pad = node.attr_int("count_include_pad", 0) != 0;
     CONDENSE_ASSIGN_OR_RETURN(std::optional<PoolDims> d, pool_dims(node, xs, include_pad && !max_));
     if (!d) return Status::ok();
     const dnnl::algorithm alg = max_          ? dnnl::algorithm::pooling_max
                                 : include_pad ? dnnl::algorithm::pooling_avg_include_padding
                                               : dnnl::algorithm::pooling_avg_exclude_padding;
-    const memory::desc x_md = plain_f32(to_dims(xs)), y_md = plain_f32(to_dims(ys));
+    const memory::desc x_md = f32_desc(to_dims(xs), layout), y_md = f32_desc(to_dims(ys), layout);
     dnnl::pooling_v2_forward::desc fd(dnnl::prop_kind::forward_training, alg, x_md, y_md,
                                       d->strides, d->kernel, d->dilates, d->pad_l, d->pad_r);
     dnnl::pooling_v2_forward::primitive_desc fpd(fd, cpu_engine());

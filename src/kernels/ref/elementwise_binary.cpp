@@ -12,6 +12,7 @@
 
 #include "kernels/kernel.h"
 #include "kernels/ref/elementwise_loop.h"
+#include "ops/nn_activation.h"
 
 namespace condense {
 
@@ -179,8 +180,25 @@ TB pow_one(TB x, TE e) {
 
 }  // namespace
 
+// A fused activation ("_activation", set by the fuse_activation pass on float Adds: a ResNet's
+// shortcut Add + Relu) applies to the sum.
 Status ref_Add(KernelCtx& ctx) {
-  return arith_binary(ctx, kGrainCheap, [](auto a, auto b) { return add(a, b); });
+  const std::optional<FusedActivation> act = fused_activation(ctx.node);
+  if (!act)
+    return ctx.fail("unknown fused activation '{}'", ctx.node.attr_string("_activation", ""));
+  if (act->kind == FusedAct::None)
+    return arith_binary(ctx, kGrainCheap, [](auto a, auto b) { return add(a, b); });
+  if (act->kind == FusedAct::Relu)
+    return arith_binary(ctx, kGrainCheap, [](auto a, auto b) {
+      const auto s = add(a, b);
+      return s > decltype(s)(0) ? s : decltype(s)(0);
+    });
+  return arith_binary(ctx, kGrainHeavy, [a = *act](auto x, auto y) {
+    if constexpr (std::is_floating_point_v<decltype(x)>)
+      return apply_fused_activation(a, add(x, y));
+    else
+      return add(x, y);  // the pass fuses float Adds only
+  });
 }
 Status ref_Sub(KernelCtx& ctx) {
   return arith_binary(ctx, kGrainCheap, [](auto a, auto b) { return sub(a, b); });

@@ -1,9 +1,13 @@
 // Reference kernels (train family): broadcast reduction, softmax and activation backward,
 // training dropout, NLL loss backward, Gather and Slice backward.
+#include <bit>
 #include <cmath>
+#include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/ref/broadcast.h"
+#include "kernels/ref/elementwise_loop.h"
 #include "kernels/ref/train_common.h"
 #include "ops/shape_common.h"
 #include "ops/train_activation.h"
@@ -64,25 +68,55 @@ Status ref_SoftmaxGrad(KernelCtx& ctx) {
   });
 }
 
-// dX = dY * f'(T), see src/ops/train_activation.h.
+namespace {
+// g where t > 0, else +0 (Relu's gradient, NaN in g included), as a bit mask: a select
+// `t > 0 ? g : 0` lets the compiler move g's computation into the branch, and, since a float add
+// may trap, it then keeps a branch per element, mispredicted about half the time on a Relu mask.
+template <typename T>
+inline T relu_pass(T g, T t) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  const U keep = t > T(0) ? ~U(0) : U(0);
+  return std::bit_cast<T>(std::bit_cast<U>(g) & keep);
+}
+}  // namespace
+
+// dX = (dY + dY2) * f'(T), see src/ops/train_activation.h; dY2 (optional) and dY broadcast to
+// T's shape (equal shapes, the case the fuse_activation_grad_sum pass makes, take one pass).
 Status ref_ActivationGrad(KernelCtx& ctx) {
   const GradAct kind = *grad_act_from_name(ctx.node.attr_string("activation", ""));
   const double alpha = ctx.node.attr_float("alpha", 0.f), beta = ctx.node.attr_float("beta", 0.f);
-  const Tensor& dy = ctx.in(0);
   const Tensor& t = ctx.in(1);
-  return visit_train_float(ctx, dy.dtype(), [&]<typename T>() -> Status {
-    const T* pdy = dy.data<T>();
+  const Tensor* dy = &ctx.in(0);
+  const Tensor* dy2 = ctx.has_input(2) ? &ctx.in(2) : nullptr;
+  Tensor sum;  // dY + dY2 when either broadcasts
+  return visit_train_float(ctx, t.dtype(), [&]<typename T>() -> Status {
+    if (dy2 && (dy->shape() != t.shape() || dy2->shape() != t.shape())) {
+      sum = Tensor::empty(t.dtype(), t.shape());
+      ew::binary_map<T, T, T>(*dy, *dy2, sum, ew::kGrainCheap, [](T a, T b) { return a + b; });
+      dy = &sum;
+      dy2 = nullptr;
+    }
+    const T* pdy = dy->data<T>();
+    const T* pdy2 = dy2 ? dy2->data<T>() : nullptr;
     const T* pt = t.data<T>();
     T* pdx = ctx.out(0).data<T>();
     const T a = static_cast<T>(alpha), b = static_cast<T>(beta);
-    const int64_t n = dy.numel();
-    if (kind == GradAct::Relu) {  // the common case, as a select the compiler vectorizes
+    const int64_t n = t.numel();
+    if (kind == GradAct::Relu) {  // the common case, branch-free (see relu_pass)
+      if (pdy2) {
 #pragma omp parallel for simd if (n > 65536)
-      for (int64_t i = 0; i < n; ++i) pdx[i] = pt[i] > T(0) ? pdy[i] : T(0);
+        for (int64_t i = 0; i < n; ++i) pdx[i] = relu_pass(pdy[i] + pdy2[i], pt[i]);
+      } else {
+#pragma omp parallel for simd if (n > 65536)
+        for (int64_t i = 0; i < n; ++i) pdx[i] = relu_pass(pdy[i], pt[i]);
+      }
       return Status::ok();
     }
 #pragma omp parallel for if (n > 65536)
-    for (int64_t i = 0; i < n; ++i) pdx[i] = pdy[i] * activation_derivative<T>(kind, a, b, pt[i]);
+    for (int64_t i = 0; i < n; ++i) {
+      const T g = pdy2 ? pdy[i] + pdy2[i] : pdy[i];
+      pdx[i] = g * activation_derivative<T>(kind, a, b, pt[i]);
+    }
     return Status::ok();
   });
 }
@@ -196,19 +230,31 @@ Status ref_SliceGrad(KernelCtx& ctx) {
   const int64_t rank = dx.rank();
   std::vector<int64_t> stride(static_cast<size_t>(rank), 1);
   for (int64_t d = rank - 1; d > 0; --d) stride[d - 1] = stride[d] * dx.dim(d);
+  // dY viewed as rows of its last dim: row r starts at dX offset off(r) and steps by the last
+  // axis' step. Rows are independent, so they split over threads.
+  const int64_t inner = rank > 0 ? (*plan)[rank - 1].count : 1;
+  const int64_t inner_stride = rank > 0 ? (*plan)[rank - 1].step * stride[rank - 1] : 1;
+  const int64_t rows = inner > 0 ? dy.numel() / inner : 0;
   return visit_train_float(ctx, dy.dtype(), [&]<typename T>() -> Status {
     const T* pdy = dy.data<T>();
     T* pdx = dx.data<T>();
-    std::fill(pdx, pdx + dx.numel(), T(0));
-    std::vector<int64_t> idx(static_cast<size_t>(rank), 0);
-    for (int64_t k = 0; k < dy.numel(); ++k) {
-      int64_t off = 0;
-      for (int64_t d = 0; d < rank; ++d)
-        off += ((*plan)[d].start + idx[d] * (*plan)[d].step) * stride[d];
-      pdx[off] = pdy[k];
-      for (int64_t d = rank; d-- > 0;) {
-        if (++idx[d] < (*plan)[d].count) break;
-        idx[d] = 0;
+    const int64_t n = dx.numel();
+#pragma omp parallel if (n > 65536)
+    {
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < n; ++i) pdx[i] = T(0);
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        int64_t off = rank > 0 ? (*plan)[rank - 1].start * stride[rank - 1] : 0;
+        int64_t rest = r;
+        for (int64_t d = rank - 1; d-- > 0;) {
+          const int64_t i = rest % (*plan)[d].count;
+          rest /= (*plan)[d].count;
+          off += ((*plan)[d].start + i * (*plan)[d].step) * stride[d];
+        }
+        const T* src = pdy + r * inner;
+        T* dst = pdx + off;
+        for (int64_t j = 0; j < inner; ++j) dst[j * inner_stride] = src[j];
       }
     }
     return Status::ok();

@@ -5,6 +5,7 @@
 
 #include "kernels/ref/broadcast.h"
 #include "kernels/ref/train_common.h"
+#include "ops/nn_activation.h"
 
 namespace condense {
 
@@ -24,10 +25,13 @@ Tensor* optional_out(KernelCtx& ctx, size_t i) {
 
 // Per channel c over the N * S elements: mean, var (biased), Y = (X - mean) / sqrt(var + eps)
 // * scale + B; running stats r' = r * momentum + batch * (1 - momentum) (ONNX's definition,
-// with the biased batch variance).
+// with the biased batch variance). A fused activation ("_activation", only Relu is fused here by
+// the fuse_activation pass) applies to Y.
 Status ref_BatchNormTraining(KernelCtx& ctx) {
   const Tensor& x = ctx.in(0);
   const NCS d(x);
+  const std::optional<FusedActivation> act = fused_activation(ctx.node);
+  if (!act) return ctx.fail("unknown fused activation");
   const double eps = ctx.node.attr_float("epsilon", 1e-5f);
   const double momentum = ctx.node.attr_float("momentum", 0.9f);
   return visit_train_float(ctx, x.dtype(), [&]<typename T>() -> Status {
@@ -60,7 +64,7 @@ Status ref_BatchNormTraining(KernelCtx& ctx) {
       for (int64_t n = 0; n < d.N; ++n)
         for (int64_t i = 0; i < d.S; ++i) {
           const int64_t k = (n * d.C + c) * d.S + i;
-          py[k] = static_cast<T>(px[k] * a + b);
+          py[k] = apply_fused_activation(*act, static_cast<T>(px[k] * a + b));
         }
       out_rmean[c] = static_cast<T>(rmean[c] * momentum + m * (1 - momentum));
       out_rvar[c] = static_cast<T>(rvar[c] * momentum + v * (1 - momentum));
