@@ -427,6 +427,6 @@ TEST(StaticQdq, GraphOutputReadByAQuantizedNodeStaysFloat) {
   auto a = (*s)->run(std::vector<Tensor>{in});
   auto b = (*sq)->run(std::vector<Tensor>{in});
   ASSERT_TRUE(a && b);
-  EXPECT_TRUE((*a)[0].identical((*b)[0]));  // y: not fake-quantized
+  EXPECT_TRUE((*a)[0].identical((*b)[0]));   // y: not fake-quantized
   EXPECT_FALSE((*a)[1].identical((*b)[1]));  // z: quantized
 }
