@@ -60,6 +60,9 @@ Result<Granularity> parse_granularity(
 std::string_view granularity_name(Granularity g);
 // int8 | uint8 | int4 | uint4 (also i8, u8, i4, u4).
 Result<DType> parse_quant_dtype(std::string_view text);
+// "int8", "uint8", "int4", "uint4" (the words the CLI and the JSON files use); other dtypes by
+// dtype_name().
+std::string_view quant_dtype_name(DType t);
 
 struct WeightScheme {
   DType dtype = DType::I8;  // I8, U8, I4 or U4

@@ -156,21 +156,7 @@ int fail_with_hint(const Status& s, std::string hint) {
 }
 
 std::string describe_scheme(const quant::QuantizeOptions& o, const std::string& ranges_from) {
-  auto word = [](DType t) -> std::string {
-    switch (t) {
-      case DType::I8:
-        return "int8";
-      case DType::U8:
-        return "uint8";
-      case DType::I4:
-        return "int4";
-      case DType::U4:
-        return "uint4";
-      default:
-        return std::string(dtype_name(t));
-    }
-  };
-  std::string w = fmt::format("{} {}{} weights", word(o.weights.dtype),
+  std::string w = fmt::format("{} {}{} weights", quant::quant_dtype_name(o.weights.dtype),
                               quant::granularity_name(o.weights.granularity),
                               o.weights.granularity == quant::Granularity::PerGroup
                                   ? fmt::format(" {}", o.weights.block_size)
@@ -179,7 +165,7 @@ std::string describe_scheme(const quant::QuantizeOptions& o, const std::string& 
   if (o.mode == quant::Mode::Dynamic)
     return fmt::format("dynamic, {}, uint8 activations at run time", w);
   return fmt::format(
-      "static, {}, {}{} activations ({})", w, word(o.activations.dtype),
+      "static, {}, {}{} activations ({})", w, quant::quant_dtype_name(o.activations.dtype),
       o.activations.symmetric ? " symmetric" : "",
       ranges_from.empty() ? std::string(quant::method_name(o.activations.method)) : ranges_from);
 }

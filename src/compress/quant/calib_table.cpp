@@ -36,7 +36,7 @@ std::string calibration_table_to_json(const CalibrationTable& table) {
         "{{\"method\": \"{}\", \"min\": {}, \"max\": {}, \"range\": [{}, {}], \"dtype\": \"{}\", "
         "\"symmetric\": {}, \"scale\": {}, \"zero_point\": {}}}",
         method_name(t.method), t.range.min, t.range.max, t.range.lo, t.range.hi,
-        quant_dtype_word(t.dtype), t.symmetric, t.qparams.scale, t.qparams.zero_point);
+        quant_dtype_name(t.dtype), t.symmetric, t.qparams.scale, t.qparams.zero_point);
   };
   Json head;
   head["format"] = "condense-calibration";

@@ -14,9 +14,6 @@
 
 namespace condense::quant {
 
-// "int8", "uint8", "int4", "uint4" (the words the CLI and the JSON files use).
-std::string_view quant_dtype_word(DType t);
-
 // Sets every value's dtype from dtype/shape inference (constants: their tensor's dtype); values
 // whose producer fails inference keep their declared dtype.
 void annotate_dtypes(ir::Graph& g);

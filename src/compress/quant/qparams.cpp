@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "compress/quant/common.h"
+#include "core/qparam_index.h"
 #include "kernels/ref/quant_util.h"
 
 namespace condense::quant {
@@ -69,23 +70,6 @@ int32_t quantize_value(float x, float scale, int32_t zero_point, IntRange r) {
   return condense::quantize_value(static_cast<double>(x / scale), zero_point, QRange{r.lo, r.hi});
 }
 
-namespace {
-// Where element i of a tensor finds its scale: per tensor, per channel along `axis`, or per
-// block of `block` along `axis` (ONNX's blocked layout: the scale has the tensor's shape with
-// ceil(D / block) on the axis).
-struct SlotIndex {
-  int mode = 0;  // 0 tensor, 1 channel, 2 block
-  int64_t axis_len = 1, inner = 1, blocks = 1, block = 1;
-  int64_t operator()(int64_t i) const {
-    if (mode == 0) return 0;
-    const int64_t a = (i / inner) % axis_len;
-    if (mode == 1) return a;
-    const int64_t o = i / (inner * axis_len), in = i % inner;
-    return (o * blocks + a / block) * inner + in;
-  }
-};
-}  // namespace
-
 Result<QuantizedTensor> quantize_weight(const Tensor& w, const WeightScheme& scheme,
                                         int64_t channel_axis, int64_t block_axis,
                                         std::string_view name) {
@@ -101,7 +85,7 @@ Result<QuantizedTensor> quantize_weight(const Tensor& w, const WeightScheme& sch
           "weights",
           name, std::isnan(pw[i]) ? "NaN" : "Inf", i, shape_str(w.shape()));
   QuantizedTensor out;
-  SlotIndex slot;
+  QParamIndex slot;
   Shape scale_shape;
   if (scheme.granularity != Granularity::PerTensor && w.rank() > 0) {
     const int64_t axis = scheme.granularity == Granularity::PerChannel ? channel_axis : block_axis;
@@ -117,9 +101,9 @@ Result<QuantizedTensor> quantize_weight(const Tensor& w, const WeightScheme& sch
     } else {
       slot.mode = 2;
       slot.block = scheme.block_size;
-      slot.blocks = (slot.axis_len + slot.block - 1) / slot.block;
+      slot.scale_axis_len = (slot.axis_len + slot.block - 1) / slot.block;
       scale_shape = w.shape();
-      scale_shape[axis] = slot.blocks;
+      scale_shape[axis] = slot.scale_axis_len;
       out.block_size = scheme.block_size;
     }
   }
@@ -154,13 +138,13 @@ Result<QuantizedTensor> quantize_weight(const Tensor& w, const WeightScheme& sch
 }
 
 Tensor dequantize(const QuantizedTensor& t) {
-  SlotIndex slot;
+  QParamIndex slot;
   if (t.axis >= 0) {
     slot.axis_len = t.q.dim(t.axis);
     for (int64_t d = t.axis + 1; d < t.q.rank(); ++d) slot.inner *= t.q.dim(d);
     slot.mode = t.block_size > 0 ? 2 : 1;
     slot.block = std::max<int64_t>(t.block_size, 1);
-    slot.blocks = t.block_size > 0 ? t.scale.dim(t.axis) : 1;
+    slot.scale_axis_len = t.block_size > 0 ? t.scale.dim(t.axis) : 1;
   }
   std::vector<int32_t> q = widen_to_i32(t.q), z = widen_to_i32(t.zero_point);
   Tensor out = Tensor::empty(DType::F32, t.q.shape());

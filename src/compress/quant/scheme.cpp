@@ -63,8 +63,7 @@ Result<DType> parse_quant_dtype(std::string_view text) {
   return parse_name(text, kQuantDtypes, "quantized type");
 }
 
-namespace {
-std::string_view dtype_word(DType t) {
+std::string_view quant_dtype_name(DType t) {
   switch (t) {
     case DType::I8:
       return "int8";
@@ -79,10 +78,12 @@ std::string_view dtype_word(DType t) {
   }
 }
 
+namespace {
+
 Status validate_weight_scheme(const WeightScheme& w, std::string_view where) {
   if (w.dtype != DType::I8 && w.dtype != DType::U8 && w.dtype != DType::I4 && w.dtype != DType::U4)
     return Status::errorf("{}weights: type {} is not int8, uint8, int4 or uint4", where,
-                          dtype_word(w.dtype));
+                          quant_dtype_name(w.dtype));
   if (w.granularity == Granularity::PerGroup && (w.block_size < 2 || w.block_size > (1 << 20)))
     return Status::errorf("{}weights: block size {} must be in [2, 1048576]", where, w.block_size);
   return Status::ok();
@@ -91,16 +92,12 @@ Status validate_weight_scheme(const WeightScheme& w, std::string_view where) {
 Status validate_activation_scheme(const ActivationScheme& a, std::string_view where) {
   if (a.dtype != DType::U8 && a.dtype != DType::I8)
     return Status::errorf("{}activations: type {} is not int8 or uint8", where,
-                          dtype_word(a.dtype));
+                          quant_dtype_name(a.dtype));
   if (!(a.percentile > 0 && a.percentile <= 100))
     return Status::errorf("{}percentile {} must be in (0, 100]", where, a.percentile);
   return Status::ok();
 }
 }  // namespace
-
-std::string_view quant_dtype_word(DType t) {
-  return dtype_word(t);
-}
 
 Status validate_options(const QuantizeOptions& o) {
   CONDENSE_TRY(validate_weight_scheme(o.weights, ""));
@@ -128,7 +125,7 @@ Status validate_options(const QuantizeOptions& o) {
     return Status::errorf(
         "dynamic quantization needs 8-bit weights (MatMulInteger), got {}; use --mode "
         "weight-only for 4-bit weights",
-        dtype_word(o.weights.dtype));
+        quant_dtype_name(o.weights.dtype));
   if (o.mode == Mode::Dynamic && o.weights.granularity == Granularity::PerGroup)
     return Status::error(
         "dynamic quantization takes per-tensor or per-channel weights (MatMulInteger has no "

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/dispatch.h"
+#include "core/qparam_index.h"
 #include "kernels/kernel.h"
 #include "kernels/ref/quant_util.h"
 
@@ -99,22 +100,7 @@ std::vector<double> load_f64(const Tensor& t) {
 
 namespace {
 
-// Maps a flat element index of x to the index of its scale / zero point. Shapes were checked
-// by infer: per-tensor (one scale), per-axis (scale[a]) or blocked (scale has x's rank with
-// ceil(D_axis / block) on the axis).
-struct QParamIndex {
-  int mode = 0;  // 0 per-tensor, 1 per-axis, 2 blocked
-  int64_t axis_len = 1, inner = 1, scale_axis_len = 1, block = 1;
-
-  int64_t operator()(int64_t i) const {
-    if (mode == 0) return 0;
-    const int64_t a = (i / inner) % axis_len;
-    if (mode == 1) return a;
-    const int64_t o = i / (inner * axis_len), in = i % inner;
-    return (o * scale_axis_len + a / block) * inner + in;
-  }
-};
-
+// Shapes were checked by infer.
 Result<QParamIndex> qparam_index(const KernelCtx& ctx, const Tensor& x, const Tensor& scale) {
   QParamIndex q;
   const int64_t block = ctx.node.attr_int("block_size", 0);
