@@ -235,3 +235,66 @@ TEST_F(QuantCli, BadInput) {
                      path("none"), {"is the input model"});
   EXPECT_EQ(slurp(model), before);
 }
+
+// The rest of issue 4's bad-input list, end to end: Inf in a weight under static quantization,
+// NaN in the calibration data, fewer samples than a fixed batch size, an op the scheme cannot
+// quantize in static mode, and the documented behaviour for all-zero activations (a warning,
+// scale 1, a model that runs).
+TEST_F(QuantCli, BadCalibrationDataAndWeights) {
+  const std::string out = path("out.onnx");
+  ir::Graph inf_model = small_cnn();
+  inf_model.find_value("conv2.weight")->constant->data<float>()[5] = INFINITY;
+  const std::string inf_path = write_model("inf.onnx", inf_model);
+  expect_clean_error(cli(fmt::format("quantize '{}' --calib {} -o '{}'", inf_path, data, out)), out,
+                     {"weight 'conv2.weight' of node 'conv2' (Conv) has Inf at element 5"});
+
+  // NaN in a calibration sample: named by tensor and batch.
+  fs::create_directories(dir / "nan");
+  Tensor x = random_tensor({8, 3, 8, 8}, 1.0f, 3);
+  x.data<float>()[100] = NAN;
+  std::vector<int64_t> labels(8, 0);
+  CONDENSE_CHECK(write_file_atomic((dir / "nan" / "x.npy").string(), npy::serialize(x)).is_ok());
+  CONDENSE_CHECK(write_file_atomic((dir / "nan" / "y.npy").string(),
+                                   npy::serialize(Tensor::from_vector<int64_t>(labels, {8})))
+                     .is_ok());
+  expect_clean_error(cli(fmt::format("quantize '{}' --calib npz:{} --calib-batches 1 --batch 8 "
+                                     "-o '{}'",
+                                     model, (dir / "nan").string(), out)),
+                     out, {"NaN", "activation 'input'", "batch 1"});
+
+  // A model with a fixed batch of 16 and a calibration set of 8 samples.
+  ir::Graph fixed = small_cnn();
+  fixed.inputs[0]->dims[0] = ir::Dim(16);
+  const std::string fixed_path = write_model("fixed.onnx", fixed);
+  const std::string eight = write_npz_data("eight", {8, 3, 8, 8});
+  expect_clean_error(cli(fmt::format("quantize '{}' --calib {} -o '{}'", fixed_path, eight, out)),
+                     out, {"8 samples, fewer than the model's fixed batch size 16"});
+
+  // Static quantization of a node that computes in f64: named, with the exclusion that fixes it.
+  ir::Graph f64;
+  ir::Value* in = f64.add_input("x", DType::F64, {ir::Dim::sym("N"), 4});
+  Tensor w = Tensor::empty(DType::F64, {4, 3});
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<double>()[i] = 0.1 * double(i);
+  ir::Node* mm = f64.add_node(OpKind::MatMul, {in, f64.add_constant("w", w)}, 1, "mm64");
+  mm->outputs[0]->dtype = DType::F64;
+  f64.outputs.push_back(mm->outputs[0]);
+  const std::string f64_path = write_model("f64.onnx", f64);
+  const std::string vec = write_npz_data("vec", {8, 4});
+  expect_clean_error(cli(fmt::format("quantize '{}' --calib {} -o '{}'", f64_path, vec, out)), out,
+                     {"cannot quantize node 'mm64' (MatMul)", "f64"}, "--exclude 'mm64'");
+
+  // conv2 all zero: its (fused Relu) output is 0 on every sample. A warning, scale 1, and a model
+  // that runs.
+  ir::Graph zero = small_cnn();
+  for (const char* name : {"conv2.weight", "conv2.bias"}) {
+    Tensor& t = *zero.find_value(name)->constant;
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = 0.f;
+  }
+  const std::string zero_path = write_model("zero.onnx", zero);
+  CliRun z = cli(fmt::format("quantize '{}' --calib {} -o '{}'", zero_path, data, out));
+  ASSERT_EQ(z.rc, 0) << z.err;
+  EXPECT_NE(z.err.find("warning: activation 'conv2.relu' is 0 on every calibration sample"),
+            std::string::npos)
+      << z.err;
+  expect_runs(out);
+}
