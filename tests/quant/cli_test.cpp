@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "quant_test_util.h"
@@ -297,4 +298,87 @@ TEST_F(QuantCli, BadCalibrationDataAndWeights) {
             std::string::npos)
       << z.err;
   expect_runs(out);
+}
+
+// sensitivity: one row per quantizable node, ranked, SQNR finite; a budget of 0 points on a model
+// whose quantization costs accuracy yields a verified exclusion list; the JSON form parses.
+TEST_F(QuantCli, SensitivityRanksEveryLayerAndVerifiesTheSuggestion) {
+  const std::string eval = write_npz_data("eval", {64, 3, 8, 8});
+  CliRun r = cli(fmt::format("sensitivity '{}' --calib {} --calib-batches 2 --data {} --json",
+                             model, data, eval));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["samples"], 64);
+  ASSERT_EQ(j["layers"].size(), 4u);  // conv1, conv2, fc1, fc2
+  std::set<std::string> nodes;
+  for (const auto& l : j["layers"]) {
+    nodes.insert(l["node"].get<std::string>());
+    ASSERT_TRUE(l["sqnr_db"].is_number()) << l.dump();
+    EXPECT_GT(l["sqnr_db"].get<double>(), 10.0) << l.dump();
+  }
+  EXPECT_EQ(nodes, (std::set<std::string>{"conv1", "conv2", "fc1", "fc2"}));
+  for (size_t k = 1; k < j["layers"].size(); ++k)
+    EXPECT_GE(j["layers"][k - 1]["drop_points"].get<double>(),
+              j["layers"][k]["drop_points"].get<double>());
+  // The suggestion keeps the verified drop within the budget.
+  const double float_top1 = j["float_top1"], suggested = j["suggested_top1"];
+  EXPECT_LE(100 * (float_top1 - suggested), 1.0 + 1e-9);
+  // With a 4-bit, per-tensor scheme and no budget, some layer must go; quantizing with the
+  // suggested exclusions gives the accuracy the report claims.
+  CliRun t =
+      cli(fmt::format("sensitivity '{}' --calib {} --calib-batches 2 --data {} --bits 4 "
+                      "--budget 0 --json",
+                      model, data, eval));
+  ASSERT_EQ(t.rc, 0) << t.err;
+  auto k = nlohmann::json::parse(t.out);
+  const double drop = 100 * (k["float_top1"].get<double>() - k["quantized_top1"].get<double>());
+  if (drop > 0) {
+    ASSERT_FALSE(k["suggested_exclude"].empty()) << t.out;
+    EXPECT_LE(100 * (k["float_top1"].get<double>() - k["suggested_top1"].get<double>()), 1e-9);
+  } else {
+    EXPECT_TRUE(k["suggested_exclude"].empty()) << t.out;
+  }
+  CliRun text =
+      cli(fmt::format("sensitivity '{}' --calib {} --calib-batches 2 --data {} "
+                      "--eval-limit 16",
+                      model, data, eval));
+  ASSERT_EQ(text.rc, 0) << text.err;
+  EXPECT_NE(text.out.find("(16 samples)"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("SQNR dB"), std::string::npos) << text.out;
+  expect_clean_error(cli(fmt::format("sensitivity '{}' --calib {} --data {}", model, data,
+                                     write_npz_data("misfit", {4, 1, 28, 28}))),
+                     path("none"), {"--data", "(1, 28, 28)"});
+}
+
+// compare: a model against itself is exact; against its int8 version every shared tensor is
+// reported with a finite SQNR, and dequantized values are matched under their float names.
+TEST_F(QuantCli, CompareMatchesTensorsByName) {
+  const std::string eval = write_npz_data("eval", {40, 3, 8, 8});
+  CliRun same = cli(fmt::format("compare '{}' '{}' --data {} --json", model, model, eval));
+  ASSERT_EQ(same.rc, 0) << same.err;
+  auto s = nlohmann::json::parse(same.out);
+  EXPECT_EQ(s["top1_agreement"], 1.0);
+  ASSERT_FALSE(s["tensors"].empty());
+  for (const auto& t : s["tensors"]) EXPECT_TRUE(t["sqnr_db"].is_null()) << t.dump();  // inf
+
+  const std::string q = path("q.onnx");
+  ASSERT_EQ(cli(fmt::format("quantize '{}' --calib {} --per-channel -o '{}'", model, data, q)).rc,
+            0);
+  CliRun r = cli(fmt::format("compare '{}' '{}' --data {} --json", model, q, eval));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["samples"], 40);
+  EXPECT_GT(j["top1_agreement"].get<double>(), 0.8);
+  std::map<std::string, std::string> producer;
+  for (const auto& t : j["tensors"]) {
+    producer[t["name"]] = t["producer"];
+    ASSERT_TRUE(t["sqnr_db"].is_number()) << t.dump();
+    EXPECT_GT(t["sqnr_db"].get<double>(), 15.0) << t.dump();
+    EXPECT_GT(t["cosine"].get<double>(), 0.98) << t.dump();
+  }
+  EXPECT_EQ(producer["conv1.relu"], "DequantizeLinear");
+  EXPECT_EQ(producer["conv2.relu"], "DequantizeLinear");
+  expect_clean_error(cli(fmt::format("compare '{}' '{}' --data {}", model, q,
+                                     write_npz_data("misfit", {4, 1, 28, 28}))),
+                     path("none"), {"--data", "(1, 28, 28)"});
 }

@@ -165,7 +165,8 @@ int run_compare(const CompareArgs& a) {
       cand_correct += qa == b->labels[i];
     }
     samples += n;
-    progress.update(fmt::format("compare {}/{}", samples, ds.size()), false);
+    if (progress.is_terminal())
+      progress.update(fmt::format("compare {}/{}", samples, ds.size()), false);
   }
   progress.finish();
   if (samples == 0)

@@ -44,24 +44,33 @@ int run_sensitivity(const SensitivityArgs& a) {
   original_meta.metadata = model->metadata;
   auto prepared = quant::prepare(std::move(*model), *options);
   if (!prepared) return fail_with_hint(prepared.status());
+  // Evaluation data first: a misfit fails before the calibration runs. It is normalized by the
+  // same rule as the calibration data (--normalize, else the model's recorded one, else by kind).
+  auto split = data::parse_split(a.split);
+  if (!split) return fail(split.status().with_context("--split"));
+  auto d = open_data(a.data, *split, a.normalize, original_meta, a.eval_limit);
+  if (!d) return fail(d.status().with_context("--data"));
+  if (prepared->inputs.size() != 1)
+    return fail(Status::errorf("sensitivity feeds one input from the dataset, but the model has {}",
+                               prepared->inputs.size()));
+  std::vector<int64_t> dims;
+  for (const ir::Dim& dim : prepared->inputs.at(0)->dims)
+    dims.push_back(dim.is_static() ? dim.value : -1);
+  if (!dims.empty()) dims[0] = -1;
+  Status fits = data::check_sample_shape(*d->dataset, dims, prepared->inputs.at(0)->name);
+  if (!fits) return fail(fits.with_context("--data"));
   std::string normalize;
   auto table = run_calibration(a, original_meta, *prepared, *options, &normalize);
   if (!table) return fail_with_hint(table.status());
   print_warnings(table->warnings);
-
-  auto split = data::parse_split(a.split);
-  if (!split) return fail(split.status().with_context("--split"));
-  // The evaluation data is normalized as the calibration data was.
-  auto d = open_data(a.data, *split, a.normalize.empty() ? normalize : a.normalize, original_meta,
-                     a.eval_limit);
-  if (!d) return fail(d.status().with_context("--data"));
 
   quant::SensitivityOptions so;
   so.batch_size = a.eval_batch;
   so.threads = a.threads;
   so.budget = a.budget;
   ProgressLine progress(stderr);
-  so.on_step = [&](const std::string& what) { progress.update(what, false); };
+  if (progress.is_terminal())
+    so.on_step = [&](const std::string& what) { progress.update(what, false); };
   auto r = quant::sensitivity(*prepared, *options, *table, *d->dataset, so);
   progress.finish();
   if (!r) return fail_with_hint(r.status());
