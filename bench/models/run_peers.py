@@ -25,12 +25,17 @@ PEERS = os.path.join(ROOT, "bench", "peers")
 TORCH_PYTHON = "/usr/bin/python3"
 
 RUNTIMES = ("condense", "ort", "torch-eager", "torch-jit")
+# --quant: resnet20 in fp32 (condense) against static int8 in condense and ONNX Runtime (both
+# running the QDQ file `condense quantize` wrote) and in PyTorch (its own int8 PTQ, onednn engine).
+QUANT_RUNTIMES = ("condense", "condense-int8", "ort-qdq", "torch-int8")
 
 
-def rows(data_dir, zoo_dir):
+def rows(data_dir, zoo_dir, quant=False):
     """(label, onnx path, torch_bench model name, batch) for every row of the table."""
     resnet20 = os.path.join(data_dir, "models", "resnet20-cifar10", "resnet20.onnx")
     mnist8 = os.path.join(data_dir, "models", "mnist-8", "mnist-8.onnx")
+    if quant:
+        return [("resnet20", resnet20, "resnet20", b) for b in (1, 64)]
     out = []
     for b in (1, 64):
         out.append(("resnet20", resnet20, "resnet20", b))
@@ -45,10 +50,18 @@ def command(runtime, a, onnx_path, torch_name, batch):
     common = ["--batch", str(batch), "--threads", str(a.threads), "--min-time", str(a.min_time)]
     if runtime == "condense":
         return [a.condense_bench, onnx_path] + common
+    if runtime == "condense-int8":
+        return [a.condense_bench, a.int8_model] + common
     if runtime == "ort":
         return ["node", os.path.join(PEERS, "ort_bench.js"), onnx_path] + common
+    if runtime == "ort-qdq":
+        return ["node", os.path.join(PEERS, "ort_bench.js"), a.int8_model] + common
     mode = runtime.split("-", 1)[1]
-    return [TORCH_PYTHON, os.path.join(PEERS, "torch_bench.py"), torch_name, "--mode", mode] + common
+    extra = []
+    if mode == "int8":  # calibrated on real images, with the trained weights of `onnx_path`
+        extra = ["--calib-npy", a.calib_npy, "--weights-onnx", onnx_path]
+    return [TORCH_PYTHON, os.path.join(PEERS, "torch_bench.py"), torch_name, "--mode", mode] + \
+        common + extra
 
 
 def short_error(message, path):
@@ -60,6 +73,10 @@ def measure(runtime, a, onnx_path, torch_name, batch):
     """One process run: the runner's JSON, or {"error": ...}."""
     if runtime in ("condense", "ort") and not os.path.exists(onnx_path):
         return {"error": f"model file missing: {onnx_path}"}
+    if runtime in ("condense-int8", "ort-qdq") and not os.path.exists(a.int8_model or ""):
+        return {"error": f"int8 model missing: {a.int8_model} (--int8-model)"}
+    if runtime == "torch-int8" and not os.path.exists(a.calib_npy or ""):
+        return {"error": f"calibration samples missing: {a.calib_npy} (--calib-npy)"}
     env = dict(os.environ)
     # Every runtime gets exactly `threads` compute threads (OpenMP-based ones read this too).
     env["OMP_NUM_THREADS"] = str(a.threads)
@@ -141,7 +158,14 @@ def main():
                          "sensitive to other load on a shared machine)")
     ap.add_argument("--timeout", type=float, default=300, help="seconds before a run is abandoned")
     ap.add_argument("--only", default="", help="comma-separated model labels to run (default all)")
-    ap.add_argument("--runtimes", default=",".join(RUNTIMES), help="comma-separated subset")
+    ap.add_argument("--runtimes", default="", help="comma-separated subset (default: all of the "
+                    "table's)")
+    ap.add_argument("--quant", action="store_true",
+                    help="resnet20: condense fp32 vs static int8 in condense, ONNX Runtime (the "
+                         "same QDQ file) and PyTorch (onednn engine); needs --int8-model and "
+                         "--calib-npy (run_peers.sh --quant makes both)")
+    ap.add_argument("--int8-model", default="", help="--quant: the QDQ model condense quantize wrote")
+    ap.add_argument("--calib-npy", default="", help="--quant: PyTorch's calibration samples")
     ap.add_argument("--out", default="", help="write the table here (.md, or .json), plus the other")
     ap.add_argument("--condense-bench", required=True, help="path of condense_model_bench")
     ap.add_argument("--zoo-dir", required=True, help="folder with mlp/lenet5/gemm4096.onnx")
@@ -151,14 +175,15 @@ def main():
     STAT = a.stat + "_ms"
     a.rounds = a.rounds or (1 if a.quick else 3)
     a.min_time = a.min_time or (0.3 if a.quick else 1.0)
-    runtimes = [r for r in a.runtimes.split(",") if r]
+    known = QUANT_RUNTIMES if a.quant else RUNTIMES
+    runtimes = [r for r in (a.runtimes or ",".join(known)).split(",") if r]
     for r in runtimes:
-        if r not in RUNTIMES:
-            ap.error(f"unknown runtime {r!r}; known: {', '.join(RUNTIMES)}")
+        if r not in known:
+            ap.error(f"unknown runtime {r!r}; known: {', '.join(known)}")
     only = set(filter(None, a.only.split(",")))
 
     table = []
-    for label, path, torch_name, batch in rows(a.data_dir, a.zoo_dir):
+    for label, path, torch_name, batch in rows(a.data_dir, a.zoo_dir, a.quant):
         if only and label not in only:
             continue
         per_rt = {rt: [] for rt in runtimes}
@@ -186,6 +211,10 @@ def main():
         row = {"model": label, "batch": batch, "loadavg_1min": os.getloadavg()[0], "results": res,
                "condense_over_ort": ratio(res.get("condense"), res.get("ort")),
                "condense_over_torch": ratio(res.get("condense"), bt)}
+        if a.quant:  # speedups of condense int8: x faster than each of the others
+            int8 = res.get("condense-int8")
+            row["int8_speedup_over"] = {rt: ratio(res.get(rt), int8)
+                                        for rt in ("condense", "ort-qdq", "torch-int8")}
         table.append(row)
         cells = " | ".join(fmt_ms(res.get(rt)) for rt in runtimes)
         print(f"{label} b{batch}: {cells}", file=sys.stderr, flush=True)
@@ -197,7 +226,8 @@ def main():
         "condense_commit": git_commit(), "runtimes": runtimes,
     }
     headers = {"condense": "condense ms", "ort": "ORT ms", "torch-eager": "PyTorch eager ms",
-               "torch-jit": "PyTorch jit ms"}
+               "torch-jit": "PyTorch jit ms", "condense-int8": "condense int8 ms",
+               "ort-qdq": "ORT QDQ ms", "torch-int8": "PyTorch int8 ms"}
     lines = [
         f"threads {a.threads}, {a.stat} ms ({'median over rounds of per-round medians' if a.stat == 'median' else 'fastest run of all rounds'}), "
         f"{a.rounds} round(s) x >= {a.min_time} s per cell; "
@@ -208,8 +238,17 @@ def main():
         " | condense/ORT | condense/PyTorch |",
         "|---|---:|" + "---:|" * (len(runtimes) + 2),
     ]
+    if a.quant:
+        lines[2] = ("| model | batch | " + " | ".join(headers[r] for r in runtimes) +
+                    " | int8 speedup vs condense fp32 | vs ORT QDQ | vs PyTorch int8 |")
     for row in table:
         cells = [fmt_ms(row["results"].get(rt)) for rt in runtimes]
+        if a.quant:
+            sp = row["int8_speedup_over"]
+            lines.append(f"| {row['model']} | {row['batch']} | " + " | ".join(cells) + " | " +
+                         " | ".join(fmt_ratio(sp[k]) for k in ("condense", "ort-qdq", "torch-int8"))
+                         + " |")
+            continue
         lines.append(f"| {row['model']} | {row['batch']} | " + " | ".join(cells) +
                      f" | {fmt_ratio(row['condense_over_ort'])} | "
                      f"{fmt_ratio(row['condense_over_torch'])} |")

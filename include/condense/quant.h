@@ -289,6 +289,45 @@ struct QuantizeResult {
 Result<QuantizeResult> quantize(ir::Graph prepared, const QuantizeOptions& options,
                                 const CalibrationTable* table = nullptr);
 
+// ---- sensitivity
+// ---------------------------------------------------------------------------------
+
+struct SensitivityOptions {
+  int64_t batch_size = 256;  // evaluation batch
+  int threads = 0;
+  // Top-1 points (0-100) the full quantized model may lose against the float one; the suggested
+  // exclusion list is the shortest prefix of the ranking that keeps the drop within it.
+  double budget = 1.0;
+  // Progress, one line per step ("layer 3/20: conv2").
+  std::function<void(const std::string&)> on_step{};
+};
+
+struct LayerSensitivity {
+  std::string node;     // node name in the prepared graph (what --exclude matches)
+  std::string op;       // its op type
+  double accuracy = 0;  // top-1 in [0, 1] with only this node quantized
+  double drop = 0;      // float top-1 minus that, in points (0-100)
+  double sqnr_db = 0;   // output SQNR: 10 log10(sum f^2 / sum (f - q)^2) over all logits
+};
+
+struct SensitivityReport {
+  int64_t samples = 0;
+  double float_accuracy = 0, full_accuracy = 0;  // top-1 in [0, 1]: float, every node quantized
+  double full_sqnr_db = 0;
+  std::vector<LayerSensitivity> layers;        // ranked: largest drop first, then lowest SQNR
+  std::vector<std::string> suggested_exclude;  // node names, in ranking order
+  double suggested_accuracy = 0;  // measured: the model quantized with suggested_exclude
+};
+
+// Quantizes `prepared` (from prepare()) one node at a time with the ranges of `table` (every
+// other node of a quantized op type excluded) and measures, on `eval`, top-1 and the SQNR of the
+// first graph output against the float model; then excludes layers in ranking order until the
+// full model's drop is within options.budget, measuring each step (the last measurement verifies
+// the suggestion). Evaluation samples are decoded once and kept in memory.
+Result<SensitivityReport> sensitivity(const ir::Graph& prepared, const QuantizeOptions& options,
+                                      const CalibrationTable& table, const data::Dataset& eval,
+                                      const SensitivityOptions& sensitivity_options = {});
+
 struct FloatCastResult {
   ir::Graph graph;
   std::vector<std::string> kept_f32;  // nodes left in f32 (op not safe in the type, excluded,

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "quant_test_util.h"
@@ -234,4 +235,150 @@ TEST_F(QuantCli, BadInput) {
   expect_clean_error(cli(fmt::format("quantize '{}' --mode dynamic -o '{}'", model, model)),
                      path("none"), {"is the input model"});
   EXPECT_EQ(slurp(model), before);
+}
+
+// The rest of issue 4's bad-input list, end to end: Inf in a weight under static quantization,
+// NaN in the calibration data, fewer samples than a fixed batch size, an op the scheme cannot
+// quantize in static mode, and the documented behaviour for all-zero activations (a warning,
+// scale 1, a model that runs).
+TEST_F(QuantCli, BadCalibrationDataAndWeights) {
+  const std::string out = path("out.onnx");
+  ir::Graph inf_model = small_cnn();
+  inf_model.find_value("conv2.weight")->constant->data<float>()[5] = INFINITY;
+  const std::string inf_path = write_model("inf.onnx", inf_model);
+  expect_clean_error(cli(fmt::format("quantize '{}' --calib {} -o '{}'", inf_path, data, out)), out,
+                     {"weight 'conv2.weight' of node 'conv2' (Conv) has Inf at element 5"});
+
+  // NaN in a calibration sample: named by tensor and batch.
+  fs::create_directories(dir / "nan");
+  Tensor x = random_tensor({8, 3, 8, 8}, 1.0f, 3);
+  x.data<float>()[100] = NAN;
+  std::vector<int64_t> labels(8, 0);
+  CONDENSE_CHECK(write_file_atomic((dir / "nan" / "x.npy").string(), npy::serialize(x)).is_ok());
+  CONDENSE_CHECK(write_file_atomic((dir / "nan" / "y.npy").string(),
+                                   npy::serialize(Tensor::from_vector<int64_t>(labels, {8})))
+                     .is_ok());
+  expect_clean_error(cli(fmt::format("quantize '{}' --calib npz:{} --calib-batches 1 --batch 8 "
+                                     "-o '{}'",
+                                     model, (dir / "nan").string(), out)),
+                     out, {"NaN", "activation 'input'", "batch 1"});
+
+  // A model with a fixed batch of 16 and a calibration set of 8 samples.
+  ir::Graph fixed = small_cnn();
+  fixed.inputs[0]->dims[0] = ir::Dim(16);
+  const std::string fixed_path = write_model("fixed.onnx", fixed);
+  const std::string eight = write_npz_data("eight", {8, 3, 8, 8});
+  expect_clean_error(cli(fmt::format("quantize '{}' --calib {} -o '{}'", fixed_path, eight, out)),
+                     out, {"8 samples, fewer than the model's fixed batch size 16"});
+
+  // Static quantization of a node that computes in f64: named, with the exclusion that fixes it.
+  ir::Graph f64;
+  ir::Value* in = f64.add_input("x", DType::F64, {ir::Dim::sym("N"), 4});
+  Tensor w = Tensor::empty(DType::F64, {4, 3});
+  for (int64_t i = 0; i < w.numel(); ++i) w.data<double>()[i] = 0.1 * double(i);
+  ir::Node* mm = f64.add_node(OpKind::MatMul, {in, f64.add_constant("w", w)}, 1, "mm64");
+  mm->outputs[0]->dtype = DType::F64;
+  f64.outputs.push_back(mm->outputs[0]);
+  const std::string f64_path = write_model("f64.onnx", f64);
+  const std::string vec = write_npz_data("vec", {8, 4});
+  expect_clean_error(cli(fmt::format("quantize '{}' --calib {} -o '{}'", f64_path, vec, out)), out,
+                     {"cannot quantize node 'mm64' (MatMul)", "f64"}, "--exclude 'mm64'");
+
+  // conv2 all zero: its (fused Relu) output is 0 on every sample. A warning, scale 1, and a model
+  // that runs.
+  ir::Graph zero = small_cnn();
+  for (const char* name : {"conv2.weight", "conv2.bias"}) {
+    Tensor& t = *zero.find_value(name)->constant;
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = 0.f;
+  }
+  const std::string zero_path = write_model("zero.onnx", zero);
+  CliRun z = cli(fmt::format("quantize '{}' --calib {} -o '{}'", zero_path, data, out));
+  ASSERT_EQ(z.rc, 0) << z.err;
+  EXPECT_NE(z.err.find("warning: activation 'conv2.relu' is 0 on every calibration sample"),
+            std::string::npos)
+      << z.err;
+  expect_runs(out);
+}
+
+// sensitivity: one row per quantizable node, ranked, SQNR finite; a budget of 0 points on a model
+// whose quantization costs accuracy yields a verified exclusion list; the JSON form parses.
+TEST_F(QuantCli, SensitivityRanksEveryLayerAndVerifiesTheSuggestion) {
+  const std::string eval = write_npz_data("eval", {64, 3, 8, 8});
+  CliRun r = cli(fmt::format("sensitivity '{}' --calib {} --calib-batches 2 --data {} --json",
+                             model, data, eval));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["samples"], 64);
+  ASSERT_EQ(j["layers"].size(), 4u);  // conv1, conv2, fc1, fc2
+  std::set<std::string> nodes;
+  for (const auto& l : j["layers"]) {
+    nodes.insert(l["node"].get<std::string>());
+    ASSERT_TRUE(l["sqnr_db"].is_number()) << l.dump();
+    EXPECT_GT(l["sqnr_db"].get<double>(), 10.0) << l.dump();
+  }
+  EXPECT_EQ(nodes, (std::set<std::string>{"conv1", "conv2", "fc1", "fc2"}));
+  for (size_t k = 1; k < j["layers"].size(); ++k)
+    EXPECT_GE(j["layers"][k - 1]["drop_points"].get<double>(),
+              j["layers"][k]["drop_points"].get<double>());
+  // The suggestion keeps the verified drop within the budget.
+  const double float_top1 = j["float_top1"], suggested = j["suggested_top1"];
+  EXPECT_LE(100 * (float_top1 - suggested), 1.0 + 1e-9);
+  // With a 4-bit, per-tensor scheme and no budget, some layer must go; quantizing with the
+  // suggested exclusions gives the accuracy the report claims.
+  CliRun t =
+      cli(fmt::format("sensitivity '{}' --calib {} --calib-batches 2 --data {} --bits 4 "
+                      "--budget 0 --json",
+                      model, data, eval));
+  ASSERT_EQ(t.rc, 0) << t.err;
+  auto k = nlohmann::json::parse(t.out);
+  const double drop = 100 * (k["float_top1"].get<double>() - k["quantized_top1"].get<double>());
+  if (drop > 0) {
+    ASSERT_FALSE(k["suggested_exclude"].empty()) << t.out;
+    EXPECT_LE(100 * (k["float_top1"].get<double>() - k["suggested_top1"].get<double>()), 1e-9);
+  } else {
+    EXPECT_TRUE(k["suggested_exclude"].empty()) << t.out;
+  }
+  CliRun text =
+      cli(fmt::format("sensitivity '{}' --calib {} --calib-batches 2 --data {} "
+                      "--eval-limit 16",
+                      model, data, eval));
+  ASSERT_EQ(text.rc, 0) << text.err;
+  EXPECT_NE(text.out.find("(16 samples)"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("SQNR dB"), std::string::npos) << text.out;
+  expect_clean_error(cli(fmt::format("sensitivity '{}' --calib {} --data {}", model, data,
+                                     write_npz_data("misfit", {4, 1, 28, 28}))),
+                     path("none"), {"--data", "(1, 28, 28)"});
+}
+
+// compare: a model against itself is exact; against its int8 version every shared tensor is
+// reported with a finite SQNR, and dequantized values are matched under their float names.
+TEST_F(QuantCli, CompareMatchesTensorsByName) {
+  const std::string eval = write_npz_data("eval", {40, 3, 8, 8});
+  CliRun same = cli(fmt::format("compare '{}' '{}' --data {} --json", model, model, eval));
+  ASSERT_EQ(same.rc, 0) << same.err;
+  auto s = nlohmann::json::parse(same.out);
+  EXPECT_EQ(s["top1_agreement"], 1.0);
+  ASSERT_FALSE(s["tensors"].empty());
+  for (const auto& t : s["tensors"]) EXPECT_TRUE(t["sqnr_db"].is_null()) << t.dump();  // inf
+
+  const std::string q = path("q.onnx");
+  ASSERT_EQ(cli(fmt::format("quantize '{}' --calib {} --per-channel -o '{}'", model, data, q)).rc,
+            0);
+  CliRun r = cli(fmt::format("compare '{}' '{}' --data {} --json", model, q, eval));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["samples"], 40);
+  EXPECT_GT(j["top1_agreement"].get<double>(), 0.8);
+  std::map<std::string, std::string> producer;
+  for (const auto& t : j["tensors"]) {
+    producer[t["name"]] = t["producer"];
+    ASSERT_TRUE(t["sqnr_db"].is_number()) << t.dump();
+    EXPECT_GT(t["sqnr_db"].get<double>(), 15.0) << t.dump();
+    EXPECT_GT(t["cosine"].get<double>(), 0.98) << t.dump();
+  }
+  EXPECT_EQ(producer["conv1.relu"], "DequantizeLinear");
+  EXPECT_EQ(producer["conv2.relu"], "DequantizeLinear");
+  expect_clean_error(cli(fmt::format("compare '{}' '{}' --data {}", model, q,
+                                     write_npz_data("misfit", {4, 1, 28, 28}))),
+                     path("none"), {"--data", "(1, 28, 28)"});
 }

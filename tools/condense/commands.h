@@ -26,7 +26,9 @@ struct Command {
   X(train)                       \
   X(eval)                        \
   X(calibrate)                   \
-  X(quantize)
+  X(quantize)                    \
+  X(sensitivity)                 \
+  X(compare)
 
 #define CONDENSE_X(name) Command make_##name##_command();
 CONDENSE_CLI_COMMANDS(CONDENSE_X)

@@ -9,13 +9,6 @@
 
 namespace condense::quant {
 
-namespace {
-ir::Dims dims_of(const Tensor& t) {
-  return ir::Dims(t.shape().begin(), t.shape().end());
-}
-
-}  // namespace
-
 std::string unique_name(ir::Graph& g, const std::string& base) {
   bool used = g.find_value(base) != nullptr;
   for (const auto& n : g.nodes()) used = used || n->name == base;
@@ -38,17 +31,33 @@ ir::Value* QdqBuilder::scalar_int(const std::string& name, DType dtype, int32_t 
   return add_const(g_, name, std::move(t));
 }
 
-ir::Value* QdqBuilder::dequantize_constant(const QuantizedTensor& q, const std::string& base,
+ir::Value* QdqBuilder::shared_constant(const std::string& name, Tensor t) {
+  std::string key = fmt::format("{}|{}|", dtype_name(t.dtype()), shape_str(t.shape()));
+  key.append(static_cast<const char*>(t.raw()), t.nbytes());
+  auto [it, fresh] = shared_.try_emplace(std::move(key), nullptr);
+  if (fresh) it->second = g_.add_constant(unique_name(g_, name), std::move(t));
+  return it->second;
+}
+
+std::string QdqBuilder::short_name(const std::string& prefix) {
+  std::string name;
+  do name = fmt::format("{}{}", prefix, counters_[prefix]++);
+  while (g_.find_value(name) || g_.find_value(name + ".q") || g_.find_value(name + ".s") ||
+         g_.find_value(name + ".z") || g_.find_value(name + ".f"));
+  return unique_name(g_, name);
+}
+
+ir::Value* QdqBuilder::dequantize_constant(const QuantizedTensor& q, const std::string& prefix,
                                            bool with_zero_point) {
-  ir::Value* qv = add_const(g_, base + "_q", q.q);
-  ir::Value* sv = add_const(g_, base + "_scale", q.scale);
+  const std::string id = short_name(prefix);
+  ir::Value* qv = g_.add_constant(id + ".q", q.q);
+  ir::Value* sv = g_.add_constant(id + ".s", q.scale);
   std::vector<ir::Value*> ins{qv, sv};
-  if (with_zero_point) ins.push_back(add_const(g_, base + "_zp", q.zero_point));
-  ir::Value* out = g_.add_value(unique_name(g_, base + "_dq"), DType::F32);
-  out->has_shape = true;
-  out->dims = dims_of(q.q);
-  ir::Node* dq =
-      g_.add_node_with_outputs(OpKind::DequantizeLinear, ins, {out}, unique_name(g_, base + "_DQ"));
+  if (with_zero_point) ins.push_back(shared_constant(id + ".z", q.zero_point));
+  // No declared shape: it would be written as value_info, bytes that say what the initializer's
+  // dims already say.
+  ir::Value* out = g_.add_value(id, DType::F32);
+  ir::Node* dq = g_.add_node_with_outputs(OpKind::DequantizeLinear, ins, {out}, id);
   if (q.axis >= 0) dq->attrs["axis"] = ir::Attribute::of_int(q.axis);
   if (q.block_size > 0) dq->attrs["block_size"] = ir::Attribute::of_int(q.block_size);
   return out;
@@ -63,7 +72,7 @@ Result<ir::Value*> QdqBuilder::weight(const ir::Node& node, const WeightPlan& p)
   if (auto it = weights_.find(key); it != weights_.end()) return it->second;
   auto q = quantize_weight(*w->constant, s, p.channel_axis, p.block_axis, w->name);
   if (!q) return q.status().with_context(fmt::format("node {}", node.describe()));
-  ir::Value* out = dequantize_constant(*q, w->name);
+  ir::Value* out = dequantize_constant(*q, "w");
   weights_[key] = out;
   return out;
 }
@@ -72,25 +81,27 @@ void QdqBuilder::quantize_activation(ir::Value* v, ScaleZp qp, DType dtype, bool
   const std::string name = v->name;
   const bool is_output = std::find(g_.outputs.begin(), g_.outputs.end(), v) != g_.outputs.end();
   const std::vector<ir::Value*> outputs = g_.outputs;
-  ir::Value* scale = scalar_f32(name + "_scale", qp.scale);
-  ir::Value* zp = scalar_int(name + "_zp", dtype, qp.zero_point);
-  ir::Value* q = g_.add_value(unique_name(g_, name + "_q"), dtype);
+  const std::string id = short_name("a");
+  ir::Value* scale = g_.add_constant(id + ".s", Tensor::scalar<float>(qp.scale));
+  Tensor zp_t = Tensor::empty(dtype, {});
+  store_from_i32(zp_t, {qp.zero_point});
+  ir::Value* zp = shared_constant(id + ".z", std::move(zp_t));
+  ir::Value* q = g_.add_value(id + ".q", dtype);
   q->has_shape = v->has_shape;
   q->dims = v->dims;
-  ir::Value* dq = g_.add_value(unique_name(g_, name + "_dq"), DType::F32);
+  ir::Value* dq = g_.add_value(id, DType::F32);
   dq->has_shape = v->has_shape;
   dq->dims = v->dims;
   g_.replace_uses(v, dq);
-  g_.add_node_with_outputs(OpKind::QuantizeLinear, {v, scale, zp}, {q},
-                           unique_name(g_, name + "_Q"));
-  g_.add_node_with_outputs(OpKind::DequantizeLinear, {q, scale, zp}, {dq},
-                           unique_name(g_, name + "_DQ"));
-  if (is_output && !quantize_output) {
-    g_.outputs = outputs;  // graph outputs keep the float value
-  } else if (is_output) {  // the dequantized value takes the graph output's place and name
-    v->name = unique_name(g_, name + "_float");
-    dq->name = name;
-  }
+  g_.add_node_with_outputs(OpKind::QuantizeLinear, {v, scale, zp}, {q}, id + ".q");
+  g_.add_node_with_outputs(OpKind::DequantizeLinear, {q, scale, zp}, {dq}, id);
+  const bool is_input = std::find(g_.inputs.begin(), g_.inputs.end(), v) != g_.inputs.end();
+  if (is_output && !quantize_output) g_.outputs = outputs;  // graph outputs keep the float value
+  if (is_input || (is_output && !quantize_output)) return;  // and their names
+  // The dequantized value takes the float value's name (what its readers, the graph output and
+  // `condense compare` know it by); the value before quantization gets the short one.
+  v->name = id + ".f";
+  dq->name = name;
 }
 
 namespace {
@@ -124,7 +135,8 @@ ir::Value* quantize_bias(QdqBuilder& b, const ir::Value* bias, float input_scale
         fmt::format("node {}: {} bias values exceed int32 at scale input x weight "
                     "and were saturated",
                     node.describe(), saturated));
-  return b.dequantize_constant(q, bias->name);
+  // No zero point: DequantizeLinear's default is 0 of the input's type (int32 here).
+  return b.dequantize_constant(q, "b", /*with_zero_point=*/false);
 }
 
 }  // namespace
@@ -202,7 +214,7 @@ Result<QuantizeResult> quantize(ir::Graph g, const QuantizeOptions& options,
         ws.dtype = np.config.activations.dtype;
         ws.symmetric = np.config.activations.symmetric;
         CONDENSE_ASSIGN_OR_RETURN(QuantizedTensor q, quantize_weight(t, ws, 0, 0, c->name));
-        n->inputs[i] = b.dequantize_constant(q, c->name);
+        n->inputs[i] = b.dequantize_constant(q, "c");
       }
       res.quantized.push_back(n->name);
     }
