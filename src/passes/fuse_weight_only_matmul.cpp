@@ -67,7 +67,6 @@ class FuseWeightOnlyMatMulPass final : public Pass {
     const int64_t n = tb ? wq->constant->dim(0) : wq->constant->dim(1);
     ir::Value* c = gemm ? mm->input(2) : nullptr;
     if (c && !per_column_bias(c, n)) return false;
-    if (c && c->constant->rank() == 2 && !(x->has_shape && x->dims.size() == 2)) return false;
 
     std::vector<ir::Value*> ins = {x, wd->producer->inputs[0], wd->producer->inputs[1]};
     if (zp || c) ins.push_back(const_cast<ir::Value*>(zp));

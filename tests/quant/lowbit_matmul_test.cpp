@@ -265,7 +265,9 @@ TEST_P(WeightOnlyTest, MatchesUnfusedGraphWithinActivationRounding) {
       }
     }
     // The kernel really ran (a silent reference fallback would agree exactly).
-    if (!exact) EXPECT_GT(worst, 0.0);
+    if (!exact) {
+      EXPECT_GT(worst, 0.0);
+    }
   }
 }
 
