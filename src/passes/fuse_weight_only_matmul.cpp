@@ -8,7 +8,7 @@
 // batch 1 the weights' bytes are the time). It runs before constant folding, which would
 // otherwise turn the DequantizeLinear of a constant into a float weight.
 // Left alone: a MatMul whose x comes from a DequantizeLinear (static QDQ, lowered to integer
-// kernels elsewhere), batched (3-D) weights, and fused activations.
+// kernels elsewhere) and batched (3-D) weights. A fused activation ("_activation") moves along.
 #include <map>
 
 #include "passes/pass.h"
@@ -53,7 +53,6 @@ class FuseWeightOnlyMatMulPass final : public Pass {
     ir::Value* wd = mm->input(1);
     if (!x || !wd || !wd->producer || wd->producer->op != OpKind::DequantizeLinear) return false;
     if (x->producer && x->producer->op == OpKind::DequantizeLinear) return false;
-    if (mm->has_attr("_activation")) return false;
     if (gemm && mm->attr_int("transA", 0) != 0) return false;
     const ir::Node* dq = wd->producer;
     const ir::Value* wq = dq->input(0);
@@ -76,6 +75,9 @@ class FuseWeightOnlyMatMulPass final : public Pass {
     std::map<std::string, ir::Attribute> attrs;
     for (const char* a : {"axis", "block_size"})
       if (const ir::Attribute* at = dq->attr(a)) attrs[a] = *at;
+    // An activation fused by quant::prepare (ops/nn_activation.h) stays fused.
+    for (const char* a : {"_activation", "_activation_alpha", "_activation_beta"})
+      if (const ir::Attribute* at = mm->attr(a)) attrs[a] = *at;
     attrs["transB"] = ir::Attribute::of_int(tb ? 1 : 0);
     attrs["alpha"] = ir::Attribute::of_float(gemm ? mm->attr_float("alpha", 1.f) : 1.f);
     attrs["beta"] = ir::Attribute::of_float(gemm ? mm->attr_float("beta", 1.f) : 1.f);

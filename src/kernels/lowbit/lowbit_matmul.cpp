@@ -17,6 +17,7 @@
 #include "kernels/kernel.h"
 #include "kernels/lowbit/lowbit_packed.h"
 #include "kernels/ref/quant_util.h"
+#include "ops/nn_activation.h"
 
 namespace condense {
 
@@ -96,7 +97,8 @@ PackedDynamicInt8 pack_dynamic(const Tensor& w, const Tensor& zp, const Tensor& 
 
 class WeightOnlyMatMulKernel final : public Kernel {
  public:
-  WeightOnlyMatMulKernel(PackedWeightOnly p, bool exact) : p_(std::move(p)), exact_(exact) {}
+  WeightOnlyMatMulKernel(PackedWeightOnly p, bool exact, FusedActivation act)
+      : p_(std::move(p)), exact_(exact), act_(act) {}
   std::string_view name() const override {
     if (exact_) return p_.bits == 4 ? "matmul_w4_f32_avx512" : "matmul_w8_f32_avx512";
     return p_.bits == 4 ? "matmul_w4a8_avx512vnni" : "matmul_w8a8_avx512vnni";
@@ -109,12 +111,17 @@ class WeightOnlyMatMulKernel final : public Kernel {
       weight_only_matmul_f32_avx512(p_, x.data<float>(), M, ctx.out(0).data<float>());
     else
       weight_only_matmul_avx512vnni(p_, x.data<float>(), M, ctx.out(0).data<float>(), scratch_);
+    if (act_.kind != FusedAct::None) {
+      float* y = ctx.out(0).data<float>();
+      for (int64_t i = 0; i < M * p_.N; ++i) y[i] = apply_fused_activation(act_, y[i]);
+    }
     return Status::ok();
   }
 
  private:
   PackedWeightOnly p_;
   bool exact_;
+  FusedActivation act_;
   LowbitScratch scratch_;
 };
 
@@ -260,9 +267,11 @@ Result<std::unique_ptr<Kernel>> make_lowbit_weight_only(const KernelCreateCtx& c
   if (bias && (bias->dtype() != DType::F32 || (bias->numel() != 1 && bias->numel() != n)))
     return std::unique_ptr<Kernel>();
   auto layout = weight_only_layout(ctx.node, *w, *scale, tb);
-  if (!layout) return std::unique_ptr<Kernel>();
+  const std::optional<FusedActivation> act = fused_activation(ctx.node);
+  if (!layout || !act) return std::unique_ptr<Kernel>();
   return std::unique_ptr<Kernel>(std::make_unique<WeightOnlyMatMulKernel>(
-      pack_weight_only(ctx.node, *w, *scale, zp, bias, *layout), exact_weight_only_requested()));
+      pack_weight_only(ctx.node, *w, *scale, zp, bias, *layout), exact_weight_only_requested(),
+      *act));
 }
 
 }  // namespace condense

@@ -2,6 +2,7 @@
 // the reference kernels of the ops they replace, so they compute exactly what the unfused
 // pattern computes: the oracle for the fast kernels (src/kernels/x86/lowbit_*_avx512*.cpp).
 #include "kernels/kernel.h"
+#include "ops/nn_activation.h"
 
 namespace condense {
 
@@ -50,7 +51,7 @@ Status ref_DynamicQuantMatMul(KernelCtx& ctx) {
 }
 
 // W = DequantizeLinear(w, w_scale, w_zero_point) with the node's axis / block_size, then
-// y = alpha * x @ W (+ beta * bias), accumulated in double.
+// y = act(alpha * x @ W (+ beta * bias)), accumulated in double; act: a fused activation.
 Status ref_WeightOnlyMatMul(KernelCtx& ctx) {
   const Tensor& x = ctx.in(0);
   const Tensor& w = ctx.in(1);
@@ -63,6 +64,7 @@ Status ref_WeightOnlyMatMul(KernelCtx& ctx) {
   const double alpha = ctx.node.attr_float("alpha", 1.f), beta = ctx.node.attr_float("beta", 1.f);
   const int64_t K = tb ? w.dim(1) : w.dim(0), N = tb ? w.dim(0) : w.dim(1);
   const int64_t M = x.numel() / K;
+  const FusedActivation act = fused_activation(ctx.node).value_or(FusedActivation{});
   // W'[k, n] = wf[k * sk + n * sn].
   const int64_t sk = tb ? 1 : N, sn = tb ? K : 1;
   const float* px = x.data<float>();
@@ -77,7 +79,7 @@ Status ref_WeightOnlyMatMul(KernelCtx& ctx) {
         acc += static_cast<double>(px[m * K + k]) * static_cast<double>(pw[k * sk + n * sn]);
       double v = alpha * acc;
       if (bias) v += beta * static_cast<double>(column(bias, n));
-      py[m * N + n] = static_cast<float>(v);
+      py[m * N + n] = static_cast<float>(apply_fused_activation(act, v));
     }
   }
   return Status::ok();
