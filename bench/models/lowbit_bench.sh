@@ -8,7 +8,8 @@
 # quantize`), then, round after round, runs every (runtime, model) cell in turn as a fresh
 # process (build/release/bench/condense_model_bench, bench/peers/ort_bench.js) and prints, per
 # batch, the median over rounds of each cell's median time and its speedup over condense fp32.
-# ORT columns need bench/peers/node_modules (cd bench/peers && npm install --ignore-scripts).
+# ORT columns need bench/peers/node_modules (cd bench/peers && npm install --ignore-scripts), or
+# ORT_BENCH=path/to/ort_bench.js of a checkout that has them.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${CONDENSE_BUILD_DIR:-$root/build/release}"
@@ -35,8 +36,9 @@ cli="$build/condense"
 [[ -f "$dir/w8.onnx" ]] || "$cli" quantize "$dir/fp32.onnx" --mode weight-only --bits 8 -o "$dir/w8.onnx" >&2
 
 models="fp32 dyn8 w4g128 w8"
+ort_bench="${ORT_BENCH:-$root/bench/peers/ort_bench.js}"
 have_ort=0
-[[ -d "$root/bench/peers/node_modules/onnxruntime-node" ]] && have_ort=1
+[[ -d "$(dirname "$ort_bench")/node_modules/onnxruntime-node" ]] && have_ort=1
 results="$(mktemp)"
 trap 'rm -f "$results"' EXIT
 
@@ -50,7 +52,7 @@ for b in $batches; do
             --threads "$threads" --min-time "$min_time" | field median_ms)
       echo "$b condense $m ${t:-nan}" >>"$results"
       if [[ $have_ort == 1 ]]; then
-        t=$(node "$root/bench/peers/ort_bench.js" "$dir/$m.onnx" --batch "$b" --threads "$threads" \
+        t=$(node "$ort_bench" "$dir/$m.onnx" --batch "$b" --threads "$threads" \
               --min-time "$min_time" 2>/dev/null | field median_ms || true)
         echo "$b ort $m ${t:-nan}" >>"$results"
       fi

@@ -40,13 +40,14 @@ inline __mmask16 column_mask(int64_t col0, int64_t n) {
   return static_cast<__mmask16>((1u << valid) - 1u);
 }
 
-// Work items: (panel, chunk of kRowChunk rows), panel-major so a thread keeps its panels.
+// Work items: (panel, chunk of kRowChunk rows), panel-major. Handed out dynamically: on a
+// shared machine a thread that loses its core for a while must not hold half of the work.
 template <typename F>
 void for_each_work_item(int64_t n_pad, int64_t m, F&& f) {
   const int64_t panels = (n_pad + kPanel - 1) / kPanel;
   const int64_t chunks = (m + kRowChunk - 1) / kRowChunk;
   const int64_t items = panels * chunks;
-#pragma omp parallel for schedule(static) if (items > 1)
+#pragma omp parallel for schedule(dynamic) if (items > 1)
   for (int64_t it = 0; it < items; ++it) {
     const int64_t p = it / chunks, c = it % chunks;
     f(p, c * kRowChunk, std::min(m, (c + 1) * kRowChunk));
@@ -428,7 +429,7 @@ void weight_only_matmul_f32_avx512(const PackedWeightOnly& p, const float* x, in
 #pragma omp parallel if (items > 1)
   {
     AlignedArray<float> t(p.block * kPanel), ybuf(kRowChunk * kPanel);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic)
     for (int64_t it = 0; it < items; ++it) {
       const int64_t panel = it / chunks, c = it % chunks;
       const int64_t m_begin = c * kRowChunk, m_end = std::min(M, m_begin + kRowChunk);
