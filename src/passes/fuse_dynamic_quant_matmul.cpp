@@ -81,8 +81,7 @@ class FuseDynamicQuantMatMulPass final : public Pass {
     if (wzp && (!per_column(wzp, n) || wzp->constant->dtype() != wt)) return false;
 
     ir::Node* cast = sole_consumer(g, uses, mi->output(0));
-    if (!cast || cast->op != OpKind::Cast ||
-        cast->attr_int("to", 0) != dtype_onnx(DType::F32))
+    if (!cast || cast->op != OpKind::Cast || cast->attr_int("to", 0) != dtype_onnx(DType::F32))
       return false;
     ir::Node* mul = sole_consumer(g, uses, cast->output(0));
     if (!mul || mul->op != OpKind::Mul) return false;
@@ -99,8 +98,8 @@ class FuseDynamicQuantMatMulPass final : public Pass {
       // (1, N) keeps y's shape only when y has rank >= 2.
       const ir::Value* x = dql->input(0);
       const Tensor& b = *bias->constant;
-      const bool row = b.rank() == 2 && b.dim(0) == 1 && b.dim(1) == n && x->has_shape &&
-                       x->dims.size() >= 2;
+      const bool row =
+          b.rank() == 2 && b.dim(0) == 1 && b.dim(1) == n && x->has_shape && x->dims.size() >= 2;
       if (!row && !per_column(bias, n)) bias = nullptr;
     }
     ir::Node* last = bias ? add : mul;
@@ -119,8 +118,7 @@ class FuseDynamicQuantMatMulPass final : public Pass {
     const std::string name = mi->name;
     for (ir::Node* dead : {bias ? add : nullptr, mul, cast, mi})
       if (dead) g.remove_node(dead);
-    g.add_node_with_outputs(OpKind::DynamicQuantMatMul, std::move(ins), {out},
-                            name);
+    g.add_node_with_outputs(OpKind::DynamicQuantMatMul, std::move(ins), {out}, name);
     return true;
   }
 };

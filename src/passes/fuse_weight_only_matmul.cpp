@@ -82,8 +82,7 @@ class FuseWeightOnlyMatMulPass final : public Pass {
     attrs["alpha"] = ir::Attribute::of_float(gemm ? mm->attr_float("alpha", 1.f) : 1.f);
     attrs["beta"] = ir::Attribute::of_float(gemm ? mm->attr_float("beta", 1.f) : 1.f);
     g.remove_node(mm);
-    ir::Node* f = g.add_node_with_outputs(OpKind::WeightOnlyMatMul, std::move(ins), {out},
-                                          name);
+    ir::Node* f = g.add_node_with_outputs(OpKind::WeightOnlyMatMul, std::move(ins), {out}, name);
     for (auto& [k, v] : attrs) f->attrs[k] = v;
     return true;
   }

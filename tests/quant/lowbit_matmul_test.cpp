@@ -71,8 +71,8 @@ ir::Graph dynamic_graph(const DynCase& c) {
   for (auto& z : zv) z = zd(rng) + (c.wt == DType::U8 ? 128 : 0);
   store_from_i32(zp, zv);
   ir::Value* wzp = g.add_constant("w_zp", zp);
-  ir::Node* mi = g.add_node(OpKind::MatMulInteger,
-                            {dql->outputs[0], w, dql->outputs[2], wzp}, 1, "mm");
+  ir::Node* mi =
+      g.add_node(OpKind::MatMulInteger, {dql->outputs[0], w, dql->outputs[2], wzp}, 1, "mm");
   ir::Node* cast = g.add_node(OpKind::Cast, {mi->outputs[0]}, 1, "cast");
   cast->attrs["to"] = ir::Attribute::of_int(dtype_onnx(DType::F32));
   ir::Value* ws = g.add_constant(
@@ -97,7 +97,8 @@ class DynamicInt8Test : public ::testing::TestWithParam<DynCase> {};
 TEST_P(DynamicInt8Test, MatchesUnfusedGraph) {
   const DynCase& c = GetParam();
   SCOPED_TRACE(c.str());
-  if (!have_vnni()) GTEST_SKIP() << "CPU lacks AVX-512 VNNI: the fused op runs its reference kernel";
+  if (!have_vnni())
+    GTEST_SKIP() << "CPU lacks AVX-512 VNNI: the fused op runs its reference kernel";
   auto fast = Session::create(dynamic_graph(c), {.threads = 2});
   auto fused_ref = Session::create(dynamic_graph(c), {.threads = 2, .fast_kernels = false});
   auto unfused = Session::create(dynamic_graph(c), {.threads = 2, .optimize = false});
@@ -125,17 +126,16 @@ TEST_P(DynamicInt8Test, MatchesUnfusedGraph) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, DynamicInt8Test,
-    ::testing::Values(DynCase{{1, 4096}, 256, DType::I8, true, true},
-                      DynCase{{1, 1}, 1, DType::I8, false, false},
-                      DynCase{{1, 7}, 17, DType::I8, true, false},
-                      DynCase{{3, 100}, 50, DType::U8, true, true},
-                      DynCase{{64, 130}, 100, DType::I8, false, true},
-                      DynCase{{64, 256}, 64, DType::U8, false, false},
-                      DynCase{{5, 33}, 129, DType::I8, true, true},
-                      DynCase{{2, 3, 40}, 20, DType::U8, true, true}),
-    [](const auto& info) { return "case" + std::to_string(info.index); });
+INSTANTIATE_TEST_SUITE_P(Shapes, DynamicInt8Test,
+                         ::testing::Values(DynCase{{1, 4096}, 256, DType::I8, true, true},
+                                           DynCase{{1, 1}, 1, DType::I8, false, false},
+                                           DynCase{{1, 7}, 17, DType::I8, true, false},
+                                           DynCase{{3, 100}, 50, DType::U8, true, true},
+                                           DynCase{{64, 130}, 100, DType::I8, false, true},
+                                           DynCase{{64, 256}, 64, DType::U8, false, false},
+                                           DynCase{{5, 33}, 129, DType::I8, true, true},
+                                           DynCase{{2, 3, 40}, 20, DType::U8, true, true}),
+                         [](const auto& info) { return "case" + std::to_string(info.index); });
 
 // ---- weight-only -----------------------------------------------------------------------------
 
@@ -146,8 +146,7 @@ struct WoCase {
   bool gemm, trans_b, bias, zero_point;
   std::string str() const {
     return fmt::format("M {} K {} N {} w {} block {} {}{} bias {} zp {}", M, K, N, dtype_name(wt),
-                       block, gemm ? "Gemm" : "MatMul", trans_b ? " transB" : "", bias,
-                       zero_point);
+                       block, gemm ? "Gemm" : "MatMul", trans_b ? " transB" : "", bias, zero_point);
   }
 };
 
@@ -210,7 +209,8 @@ class WeightOnlyTest : public ::testing::TestWithParam<WoCase> {};
 TEST_P(WeightOnlyTest, MatchesUnfusedGraphWithinActivationRounding) {
   const WoCase& c = GetParam();
   SCOPED_TRACE(c.str());
-  if (!have_vnni()) GTEST_SKIP() << "CPU lacks AVX-512 VNNI: the fused op runs its reference kernel";
+  if (!have_vnni())
+    GTEST_SKIP() << "CPU lacks AVX-512 VNNI: the fused op runs its reference kernel";
   for (int exact = 0; exact < 2; ++exact) {
     SCOPED_TRACE(exact ? "CONDENSE_WEIGHT_ONLY_EXACT=1" : "int8 activations");
     if (exact)
@@ -261,7 +261,8 @@ TEST_P(WeightOnlyTest, MatchesUnfusedGraphWithinActivationRounding) {
         const double d = std::abs((*yf)[0].data<float>()[m * c.N + n] - e);
         worst = std::max(worst, d);
         ASSERT_LE(d, bound + slack) << "row " << m << " column " << n;
-        ASSERT_NEAR((*yr)[0].data<float>()[m * c.N + n], e, slack) << "row " << m << " column " << n;
+        ASSERT_NEAR((*yr)[0].data<float>()[m * c.N + n], e, slack)
+            << "row " << m << " column " << n;
       }
     }
     // The kernel really ran (a silent reference fallback would agree exactly).

@@ -162,8 +162,7 @@ std::optional<WeightOnlyLayout> weight_only_layout(const ir::Node& node, const T
 }
 
 PackedWeightOnly pack_weight_only(const ir::Node& node, const Tensor& w, const Tensor& scale,
-                                  const Tensor* zp, const Tensor* bias,
-                                  const WeightOnlyLayout& l) {
+                                  const Tensor* zp, const Tensor* bias, const WeightOnlyLayout& l) {
   const bool tb = node.attr_int("transB", 0) != 0;
   const float alpha = node.attr_float("alpha", 1.f), beta = node.attr_float("beta", 1.f);
   PackedWeightOnly p;

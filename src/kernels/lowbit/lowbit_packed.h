@@ -66,10 +66,10 @@ struct PackedDynamicInt8 {
 struct PackedWeightOnly {
   int bits = 4;
   int64_t K = 0, N = 0, K_pad = 0, N_pad = 0, block = 0, blocks = 0;
-  AlignedArray<uint8_t> w;       // panels, 4-bit or 8-bit layout above
-  AlignedArray<float> scale;     // (blocks, N_pad): w_scale * alpha
-  AlignedArray<uint8_t> zp;      // (blocks, N_pad): unsigned zero point
-  AlignedArray<float> bias;      // (N_pad): beta * C, or empty
+  AlignedArray<uint8_t> w;    // panels, 4-bit or 8-bit layout above
+  AlignedArray<float> scale;  // (blocks, N_pad): w_scale * alpha
+  AlignedArray<uint8_t> zp;   // (blocks, N_pad): unsigned zero point
+  AlignedArray<float> bias;   // (N_pad): beta * C, or empty
 };
 
 // Scratch for one run: quantized activations and their per-row (dynamic) or per-(row, block)
@@ -84,8 +84,8 @@ struct LowbitScratch {
 // AVX-512 VNNI entry points (src/kernels/x86/lowbit_matmul_avx512vnni.cpp). Call only when
 // cpu_has_avx512_vnni(). x: (M, K) f32 row-major; y: (M, N) f32 row-major.
 bool cpu_has_avx512_vnni();
-void dynamic_int8_matmul_avx512vnni(const PackedDynamicInt8& p, const float* x, int64_t M,
-                                    float* y, LowbitScratch& s);
+void dynamic_int8_matmul_avx512vnni(const PackedDynamicInt8& p, const float* x, int64_t M, float* y,
+                                    LowbitScratch& s);
 void weight_only_matmul_avx512vnni(const PackedWeightOnly& p, const float* x, int64_t M, float* y,
                                    LowbitScratch& s);
 void weight_only_matmul_f32_avx512(const PackedWeightOnly& p, const float* x, int64_t M, float* y);

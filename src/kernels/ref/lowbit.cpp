@@ -57,8 +57,8 @@ Status ref_WeightOnlyMatMul(KernelCtx& ctx) {
   const Tensor& w = ctx.in(1);
   const Tensor* dq_in[] = {&w, &ctx.in(2), ctx.has_input(3) ? &ctx.in(3) : nullptr};
   Tensor dq_out[] = {Tensor::empty(DType::F32, w.shape())};
-  KernelCtx dctx{ctx.node, std::span<const Tensor* const>(dq_in, ctx.has_input(3) ? 3 : 2),
-                 dq_out, ctx.threads};
+  KernelCtx dctx{ctx.node, std::span<const Tensor* const>(dq_in, ctx.has_input(3) ? 3 : 2), dq_out,
+                 ctx.threads};
   CONDENSE_TRY(ref_DequantizeLinear(dctx));
   const bool tb = ctx.node.attr_int("transB", 0) != 0;
   const double alpha = ctx.node.attr_float("alpha", 1.f), beta = ctx.node.attr_float("beta", 1.f);

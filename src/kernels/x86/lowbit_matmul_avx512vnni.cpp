@@ -247,8 +247,8 @@ inline void load_codes(const uint8_t* w, __m512i (&wv)[2][G]) {
 }
 
 template <int Bits, int MR, int G>
-void weight_only_tile(const PackedWeightOnly& p, int64_t panel, int64_t m0,
-                      const LowbitScratch& s, float* const* y) {
+void weight_only_tile(const PackedWeightOnly& p, int64_t panel, int64_t m0, const LowbitScratch& s,
+                      float* const* y) {
   constexpr int H = Bits == 4 ? 2 : 1;  // vectors of 4 k per loaded step
   const int64_t B = p.block;
   alignas(64) float yt[MR][kPanel];
@@ -279,22 +279,23 @@ void weight_only_tile(const PackedWeightOnly& p, int64_t panel, int64_t m0,
     for (int g = 0; g < G; ++g) {
       const int64_t col = b * p.N_pad + panel * kPanel + g * kLanes;
       const __m512 ws = _mm512_load_ps(p.scale.data() + col);
-      const __m512i wzp = _mm512_cvtepu8_epi32(_mm_load_si128(
-          reinterpret_cast<const __m128i*>(p.zp.data() + col)));
+      const __m512i wzp =
+          _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(p.zp.data() + col)));
       for (int r = 0; r < MR; ++r) {
         const int64_t rb = (m0 + r) * p.blocks + b;
-        const __m512i v = _mm512_sub_epi32(
-            acc[r][g], _mm512_mullo_epi32(wzp, _mm512_set1_epi32(s.xsum[rb])));
+        const __m512i v =
+            _mm512_sub_epi32(acc[r][g], _mm512_mullo_epi32(wzp, _mm512_set1_epi32(s.xsum[rb])));
         const __m512 sc = _mm512_mul_ps(_mm512_set1_ps(s.xscale[rb]), ws);
-        _mm512_store_ps(yt[r] + g * 16, _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), sc,
-                                                        _mm512_load_ps(yt[r] + g * 16)));
+        _mm512_store_ps(yt[r] + g * 16,
+                        _mm512_fmadd_ps(_mm512_cvtepi32_ps(v), sc, _mm512_load_ps(yt[r] + g * 16)));
       }
     }
   }
   for (int g = 0; g < G; ++g) {
     const int64_t col = panel * kPanel + g * kLanes;
     const __mmask16 mask = column_mask(col, p.N);
-    for (int r = 0; r < MR; ++r) _mm512_mask_storeu_ps(y[r] + col, mask, _mm512_load_ps(yt[r] + g * 16));
+    for (int r = 0; r < MR; ++r)
+      _mm512_mask_storeu_ps(y[r] + col, mask, _mm512_load_ps(yt[r] + g * 16));
   }
 }
 
@@ -307,8 +308,8 @@ void dequantize_block(const PackedWeightOnly& p, int64_t panel, int64_t b, float
   for (int g = 0; g < G; ++g) {
     const int64_t col = b * p.N_pad + panel * kPanel + g * kLanes;
     sc[g] = _mm512_load_ps(p.scale.data() + col);
-    zpf[g] = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
-        _mm_load_si128(reinterpret_cast<const __m128i*>(p.zp.data() + col))));
+    zpf[g] = _mm512_cvtepi32_ps(
+        _mm512_cvtepu8_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(p.zp.data() + col))));
   }
   const __m512i byte = _mm512_set1_epi32(0xff);
   constexpr int H = Bits == 4 ? 2 : 1;
@@ -327,8 +328,8 @@ void dequantize_block(const PackedWeightOnly& p, int64_t panel, int64_t b, float
 }
 
 template <int Bits, int G>
-void weight_only_f32_item(const PackedWeightOnly& p, int64_t panel, int64_t m_begin,
-                          int64_t m_end, const float* x, float* y, float* t, float* ybuf) {
+void weight_only_f32_item(const PackedWeightOnly& p, int64_t panel, int64_t m_begin, int64_t m_end,
+                          const float* x, float* y, float* t, float* ybuf) {
   const int64_t rows = m_end - m_begin;
   for (int64_t i = 0; i < rows; ++i)
     for (int g = 0; g < G; ++g)
@@ -371,8 +372,8 @@ int64_t panel_groups(int64_t n_pad, int64_t panel) {
 
 }  // namespace
 
-void dynamic_int8_matmul_avx512vnni(const PackedDynamicInt8& p, const float* x, int64_t M,
-                                    float* y, LowbitScratch& s) {
+void dynamic_int8_matmul_avx512vnni(const PackedDynamicInt8& p, const float* x, int64_t M, float* y,
+                                    LowbitScratch& s) {
   if (s.rows < M || s.xq.size() < M * p.K_pad) {
     s.xq = AlignedArray<uint8_t>(M * p.K_pad);
     s.xsum = AlignedArray<int32_t>(M);
@@ -421,8 +422,7 @@ void weight_only_matmul_avx512vnni(const PackedWeightOnly& p, const float* x, in
   });
 }
 
-void weight_only_matmul_f32_avx512(const PackedWeightOnly& p, const float* x, int64_t M,
-                                   float* y) {
+void weight_only_matmul_f32_avx512(const PackedWeightOnly& p, const float* x, int64_t M, float* y) {
   const int64_t panels = (p.N_pad + kPanel - 1) / kPanel;
   const int64_t chunks = (M + kRowChunk - 1) / kRowChunk;
   const int64_t items = panels * chunks;

@@ -5,7 +5,6 @@
 // quantization step of the output (its DequantizeLinear scale) on each element, which holds when
 // both round and saturate as ONNX specifies. Skipped (with the reason) without node or
 // onnxruntime-node.
-#include <cstdlib>
 #include <condense/file.h>
 #include <condense/onnx.h>
 #include <condense/quant.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 
 #include "../quant_test_util.h"
