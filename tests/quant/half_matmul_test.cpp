@@ -1,6 +1,7 @@
-// bf16 MatMul/Gemm (`--dtype bf16` models) on oneDNN (dnnl_matmul_bf16 / dnnl_gemm_bf16) against
-// the reference kernels, through quant::convert_float as the CLI runs it: f32 in, Cast to bf16,
-// the op in bf16, Cast back.
+// Half-precision MatMul/Gemm against the reference kernels: bf16 (`--dtype bf16`) on oneDNN
+// (dnnl_matmul_bf16 / dnnl_gemm_bf16), fp16 on the own AVX-512 kernel (matmul_f16_avx512 /
+// gemm_f16_avx512), through quant::convert_float as the CLI runs it: f32 in, Cast to the half
+// type, the op in it, Cast back.
 #include <condense/quant.h>
 #include <condense/session.h>
 #include <gtest/gtest.h>
@@ -12,6 +13,7 @@ namespace condense {
 namespace {
 
 struct HalfCase {
+  DType dt;
   int64_t M, K, N;
   bool gemm, trans_b, bias, relu;
 };
@@ -43,17 +45,19 @@ std::string kernel_of(const Session& s, std::string_view op) {
   return "(none)";
 }
 
-class Bf16MatMulTest : public ::testing::TestWithParam<HalfCase> {};
+class HalfMatMulTest : public ::testing::TestWithParam<HalfCase> {};
 
-// oneDNN and the reference both accumulate bf16 products (exact in f32) in f32 or wider, in
-// different orders, then round once to bf16: the outputs differ by at most one bf16 step
-// (2^-8 relative) plus the f32 summation difference, bounded by 1e-5 * sum |x w|.
-TEST_P(Bf16MatMulTest, MatchesReference) {
+// The kernels and the reference both accumulate products of half values (exact in f32) in f32
+// or wider, in different orders, then round once to the half type: the outputs differ by at most
+// one step of it (2^-7 relative for bf16's 8-bit significand, 2^-10 for fp16's 11 bits; 2^-9
+// allowed) plus the f32 summation difference, bounded by 1e-5 * K for inputs in [-1, 1].
+TEST_P(HalfMatMulTest, MatchesReference) {
   const HalfCase& c = GetParam();
-  SCOPED_TRACE(fmt::format("M {} K {} N {} {}{} bias {} relu {}", c.M, c.K, c.N,
-                           c.gemm ? "Gemm" : "MatMul", c.trans_b ? " transB" : "", c.bias, c.relu));
+  SCOPED_TRACE(fmt::format("{} M {} K {} N {} {}{} bias {} relu {}", dtype_name(c.dt), c.M, c.K,
+                           c.N, c.gemm ? "Gemm" : "MatMul", c.trans_b ? " transB" : "", c.bias,
+                           c.relu));
   auto half = [&] {
-    auto r = quant::convert_float(float_model(c), DType::BF16);
+    auto r = quant::convert_float(float_model(c), c.dt);
     EXPECT_TRUE(r.is_ok()) << r.status().message();
     return std::move(r->graph);
   };
@@ -62,7 +66,9 @@ TEST_P(Bf16MatMulTest, MatchesReference) {
   ASSERT_TRUE(fast.is_ok()) << fast.status().message();
   ASSERT_TRUE(ref.is_ok()) << ref.status().message();
   const std::string op = c.gemm ? "Gemm" : "MatMul";
-  EXPECT_EQ(kernel_of(**fast, op), c.gemm ? "dnnl_gemm_bf16" : "dnnl_matmul_bf16");
+  const std::string want = c.dt == DType::BF16 ? (c.gemm ? "dnnl_gemm_bf16" : "dnnl_matmul_bf16")
+                                               : (c.gemm ? "gemm_f16_avx512" : "matmul_f16_avx512");
+  EXPECT_EQ(kernel_of(**fast, op), want);
   std::mt19937 rng(4);
   std::uniform_real_distribution<float> d(-1.f, 1.f);
   Tensor x = Tensor::empty(DType::F32, {c.M, c.K});
@@ -73,16 +79,22 @@ TEST_P(Bf16MatMulTest, MatchesReference) {
   ASSERT_TRUE(yr.is_ok()) << yr.status().message();
   for (int64_t i = 0; i < (*yr)[0].numel(); ++i) {
     const float a = (*yf)[0].data<float>()[i], b = (*yr)[0].data<float>()[i];
-    ASSERT_NEAR(a, b, std::ldexp(std::abs(b), -7) + 1e-5 * c.K) << "element " << i;
+    const int ulp = c.dt == DType::BF16 ? -7 : -9;
+    ASSERT_NEAR(a, b, std::ldexp(std::abs(b), ulp) + 1e-5 * c.K) << "element " << i;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, Bf16MatMulTest,
-                         ::testing::Values(HalfCase{1, 64, 17, true, true, true, false},
-                                           HalfCase{64, 100, 48, true, false, true, true},
-                                           HalfCase{3, 33, 1, false, false, false, false},
-                                           HalfCase{1, 512, 256, false, false, false, true}),
-                         [](const auto& info) { return "case" + std::to_string(info.index); });
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, HalfMatMulTest,
+    ::testing::Values(HalfCase{DType::BF16, 1, 64, 17, true, true, true, false},
+                      HalfCase{DType::BF16, 64, 100, 48, true, false, true, true},
+                      HalfCase{DType::BF16, 3, 33, 1, false, false, false, false},
+                      HalfCase{DType::BF16, 1, 512, 256, false, false, false, true},
+                      HalfCase{DType::F16, 1, 64, 17, true, true, true, false},
+                      HalfCase{DType::F16, 64, 100, 48, true, false, true, true},
+                      HalfCase{DType::F16, 3, 33, 1, false, false, false, false},
+                      HalfCase{DType::F16, 5, 512, 130, false, false, false, true}),
+    [](const auto& info) { return "case" + std::to_string(info.index); });
 
 }  // namespace
 }  // namespace condense

@@ -17,8 +17,8 @@ memory::desc plain(const memory::dims& dims, memory::data_type t) {
 
 class DnnlMatMulBf16 final : public Kernel {
  public:
-  DnnlMatMulBf16(bool gemm, Tensor b, bool trans_b, std::optional<Tensor> bias,
-                 FusedActivation act, RefKernelFn fallback)
+  DnnlMatMulBf16(bool gemm, Tensor b, bool trans_b, std::optional<Tensor> bias, FusedActivation act,
+                 RefKernelFn fallback)
       : gemm_(gemm),
         b_(std::move(b)),
         trans_b_(trans_b),
@@ -26,9 +26,7 @@ class DnnlMatMulBf16 final : public Kernel {
         act_(act),
         fallback_(fallback) {}
 
-  std::string_view name() const override {
-    return gemm_ ? "dnnl_gemm_bf16" : "dnnl_matmul_bf16";
-  }
+  std::string_view name() const override { return gemm_ ? "dnnl_gemm_bf16" : "dnnl_matmul_bf16"; }
 
   Status run(KernelCtx& ctx) override {
     const Tensor& a = ctx.in(0);
@@ -74,7 +72,8 @@ class DnnlMatMulBf16 final : public Kernel {
     e.prim = dnnl::matmul(pd);
     e.src = memory(a_md, cpu_engine(), nullptr);
     e.dst = memory(y_md, cpu_engine(), nullptr);
-    e.args = {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, weights(pd.weights_desc(), K, N)},
+    e.args = {{DNNL_ARG_SRC, e.src},
+              {DNNL_ARG_WEIGHTS, weights(pd.weights_desc(), K, N)},
               {DNNL_ARG_DST, e.dst}};
     if (bias_) e.args[DNNL_ARG_BIAS] = memory(bias_md, cpu_engine(), bias_->raw());
     return Status::ok();

@@ -91,3 +91,20 @@ void weight_only_matmul_avx512vnni(const PackedWeightOnly& p, const float* x, in
 void weight_only_matmul_f32_avx512(const PackedWeightOnly& p, const float* x, int64_t M, float* y);
 
 }  // namespace condense::lowbit
+
+namespace condense::lowbit {
+
+// fp16 MatMul/Gemm: B (K, N) as IEEE halves in column panels, panel p at p * kPanel * K:
+// [k][group g][16 lanes]. Converted to f32 in registers (vcvtph2ps); f32 FMAs.
+struct PackedF16 {
+  int64_t K = 0, N = 0, N_pad = 0;
+  AlignedArray<uint16_t> w;
+  AlignedArray<float> bias;  // (N_pad): beta * C, or empty
+};
+
+// x: (M, K) halves; y: (M, N) f32 (the caller applies an activation and rounds to half with
+// f32_to_f16_avx512). xf: scratch of M * K floats.
+void f16_matmul_avx512(const PackedF16& p, const uint16_t* x, int64_t M, float* y, float* xf);
+void f32_to_f16_avx512(const float* x, uint16_t* y, int64_t n);
+
+}  // namespace condense::lowbit
