@@ -3,27 +3,31 @@
 # (per channel), in condense and in ONNX Runtime, at batch 1 and 64, side by side: one command.
 #
 #   bench/models/lowbit_bench.sh [--threads 2] [--rounds 3] [--min-time 1] [--batches "1 64"]
+#                                [--stat median|min]
 #
 # Writes the models into build/bench-models/lowbit/ (`condense zoo gemm4096`, then `condense
 # quantize`), then, round after round, runs every (runtime, model) cell in turn as a fresh
 # process (build/release/bench/condense_model_bench, bench/peers/ort_bench.js) and prints, per
-# batch, the median over rounds of each cell's median time and its speedup over condense fp32.
+# batch, the median over rounds of each cell's median (or fastest, --stat min) time and its
+# speedup over condense fp32.
 # ORT columns need bench/peers/node_modules (cd bench/peers && npm install --ignore-scripts), or
 # ORT_BENCH=path/to/ort_bench.js of a checkout that has them.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${CONDENSE_BUILD_DIR:-$root/build/release}"
-threads=2 rounds=3 min_time=1 batches="1 64"
+threads=2 rounds=3 min_time=1 batches="1 64" stat=median
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --min-time) min_time="$2"; shift 2 ;;
     --batches) batches="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    --stat) stat="$2"; shift 2 ;;
+    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "error: unknown option $1" >&2; exit 1 ;;
   esac
 done
+[[ $stat == median || $stat == min ]] || { echo "error: --stat must be median or min" >&2; exit 1; }
 
 cmake --build "$build" -j2 --target condense_cli condense_model_bench >/dev/null
 dir="$root/build/bench-models/lowbit"
@@ -49,18 +53,18 @@ for b in $batches; do
   for ((r = 0; r < rounds; ++r)); do
     for m in $models; do
       t=$(OMP_WAIT_POLICY=PASSIVE "$build/bench/condense_model_bench" "$dir/$m.onnx" --batch "$b" \
-            --threads "$threads" --min-time "$min_time" | field median_ms)
+            --threads "$threads" --min-time "$min_time" | field "${stat}_ms")
       echo "$b condense $m ${t:-nan}" >>"$results"
       if [[ $have_ort == 1 ]]; then
         t=$(node "$ort_bench" "$dir/$m.onnx" --batch "$b" --threads "$threads" \
-              --min-time "$min_time" 2>/dev/null | field median_ms || true)
+              --min-time "$min_time" 2>/dev/null | field "${stat}_ms" || true)
         echo "$b ort $m ${t:-nan}" >>"$results"
       fi
     done
   done
 done
 
-echo "load: $(uptime | sed 's/.*load average: //')  threads: $threads  rounds: $rounds"
+echo "load: $(uptime | sed 's/.*load average: //')  threads: $threads  rounds: $rounds  stat: $stat"
 echo
 echo "| batch | model | condense ms | speedup vs condense fp32 | ORT ms | condense / ORT speed |"
 echo "|---|---|---|---|---|---|"
