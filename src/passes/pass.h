@@ -35,6 +35,8 @@ std::unique_ptr<Pass> make_fold_batchnorm_pass();
 std::unique_ptr<Pass> make_fold_bias_add_pass();
 std::unique_ptr<Pass> make_fuse_activation_pass();
 std::unique_ptr<Pass> make_fuse_activation_grad_sum_pass();
+std::unique_ptr<Pass> make_fuse_weight_only_matmul_pass();
+std::unique_ptr<Pass> make_fuse_dynamic_quant_matmul_pass();
 
 // --- helpers for rewriting passes ---
 

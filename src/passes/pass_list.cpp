@@ -8,7 +8,10 @@ namespace condense {
 std::vector<std::unique_ptr<Pass>> default_load_passes() {
   std::vector<std::unique_ptr<Pass>> passes;
   passes.push_back(make_remove_identity_pass());
+  // Before folding, which would turn DequantizeLinear(constant) into a float weight.
+  passes.push_back(make_fuse_weight_only_matmul_pass());
   passes.push_back(make_fold_constants_pass());
+  passes.push_back(make_fuse_dynamic_quant_matmul_pass());
   // Again: folding turns Constant nodes into the constant pads / modes it looks at.
   passes.push_back(make_remove_identity_pass());
   passes.push_back(make_fold_batchnorm_pass());

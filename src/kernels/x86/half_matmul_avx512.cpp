@@ -1,0 +1,112 @@
+// fp16 MatMul/Gemm on AVX-512: halves converted to f32 in registers (vcvtph2ps), f32 FMAs over a
+// tile of up to 4 rows x 64 columns, the weights streamed from their panel (lowbit_packed.h).
+// Callers check cpu_has_avx512_vnni() (which includes AVX-512F) first.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // see lowbit_matmul_avx512vnni.cpp
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "kernels/lowbit/lowbit_packed.h"
+
+namespace condense::lowbit {
+
+namespace {
+
+constexpr int64_t kRowChunk = 64;
+
+inline __mmask16 tail_mask(int64_t i, int64_t n) {
+  const int64_t valid = std::clamp<int64_t>(n - i, 0, 16);
+  return static_cast<__mmask16>((1u << valid) - 1u);
+}
+
+template <int MR, int G>
+void f16_tile(const PackedF16& p, int64_t panel, const float* x, float* y) {
+  __m512 acc[MR][G];
+  for (int g = 0; g < G; ++g) {
+    const __m512 b = p.bias.size() > 0 ? _mm512_load_ps(p.bias.data() + panel * kPanel + g * 16)
+                                       : _mm512_setzero_ps();
+    for (int r = 0; r < MR; ++r) acc[r][g] = b;
+  }
+  const uint16_t* w = p.w.data() + panel * kPanel * p.K;
+  for (int64_t k = 0; k < p.K; ++k) {
+    __m512 wv[G];
+    for (int g = 0; g < G; ++g)
+      wv[g] = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(w + g * 16)));
+    w += G * 16;
+    for (int r = 0; r < MR; ++r) {
+      const __m512 xv = _mm512_set1_ps(x[r * p.K + k]);
+      for (int g = 0; g < G; ++g) acc[r][g] = _mm512_fmadd_ps(xv, wv[g], acc[r][g]);
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+    const int64_t col = panel * kPanel + g * 16;
+    for (int r = 0; r < MR; ++r)
+      _mm512_mask_storeu_ps(y + r * p.N + col, tail_mask(col, p.N), acc[r][g]);
+  }
+}
+
+template <int G>
+void f16_item(const PackedF16& p, int64_t panel, int64_t m0, int64_t m1, const float* x, float* y) {
+  for (int64_t m = m0; m < m1; m += 4) {
+    const float* xr = x + m * p.K;
+    float* yr = y + m * p.N;
+    switch (std::min<int64_t>(4, m1 - m)) {
+      case 1:
+        f16_tile<1, G>(p, panel, xr, yr);
+        break;
+      case 2:
+        f16_tile<2, G>(p, panel, xr, yr);
+        break;
+      case 3:
+        f16_tile<3, G>(p, panel, xr, yr);
+        break;
+      default:
+        f16_tile<4, G>(p, panel, xr, yr);
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+void f16_matmul_avx512(const PackedF16& p, const uint16_t* x, int64_t M, float* y, float* xf) {
+  const int64_t total = M * p.K;
+  for (int64_t i = 0; i < total; i += 16) {
+    const __mmask16 m = tail_mask(i, total);
+    _mm512_mask_storeu_ps(xf + i, m, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x + i)));
+  }
+  const int64_t panels = (p.N_pad + kPanel - 1) / kPanel;
+  const int64_t chunks = (M + kRowChunk - 1) / kRowChunk;
+  const int64_t items = panels * chunks;
+#pragma omp parallel for schedule(dynamic) if (items > 1)
+  for (int64_t it = 0; it < items; ++it) {
+    const int64_t panel = it / chunks, c = it % chunks;
+    const int64_t m0 = c * kRowChunk, m1 = std::min(M, m0 + kRowChunk);
+    switch (std::min(kPanel, p.N_pad - panel * kPanel) / 16) {
+      case 1:
+        f16_item<1>(p, panel, m0, m1, xf, y);
+        break;
+      case 2:
+        f16_item<2>(p, panel, m0, m1, xf, y);
+        break;
+      case 3:
+        f16_item<3>(p, panel, m0, m1, xf, y);
+        break;
+      default:
+        f16_item<4>(p, panel, m0, m1, xf, y);
+        break;
+    }
+  }
+}
+
+void f32_to_f16_avx512(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(i, n);
+    const __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i),
+                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    _mm256_mask_storeu_epi16(y + i, m, h);
+  }
+}
+
+}  // namespace condense::lowbit
