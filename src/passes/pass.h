@@ -35,6 +35,7 @@ std::unique_ptr<Pass> make_fold_batchnorm_pass();
 std::unique_ptr<Pass> make_fold_bias_add_pass();
 std::unique_ptr<Pass> make_fuse_activation_pass();
 std::unique_ptr<Pass> make_fuse_activation_grad_sum_pass();
+std::unique_ptr<Pass> make_lower_qdq_pass();
 
 // --- helpers for rewriting passes ---
 

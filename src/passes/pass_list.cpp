@@ -8,6 +8,8 @@ namespace condense {
 std::vector<std::unique_ptr<Pass>> default_load_passes() {
   std::vector<std::unique_ptr<Pass>> passes;
   passes.push_back(make_remove_identity_pass());
+  // Before constant folding, which would turn DequantizeLinear of constant weights into floats.
+  passes.push_back(make_lower_qdq_pass());
   passes.push_back(make_fold_constants_pass());
   // Again: folding turns Constant nodes into the constant pads / modes it looks at.
   passes.push_back(make_remove_identity_pass());
