@@ -78,7 +78,8 @@ int32_t qmin(DType t) {
 // intermediate value has this one reader and is not a graph output, and a Relu is implied by the
 // Q's saturation.
 struct OutChain {
-  ir::Node* relu = nullptr;
+  bool has_relu = false;
+  ir::Node* relu = nullptr;  // the Relu node, when not fused into the op
   ir::Node* q = nullptr;
   QParams p;
 };
@@ -93,15 +94,22 @@ std::optional<OutChain> out_chain(ir::Graph& g,
     return r == reader.end() ? nullptr : r->second;
   };
   OutChain c;
+  // A Relu fused into the op (fuse_activation's "_activation", as quantize() leaves it) counts
+  // as a Relu node; other fused activations are not lowered.
+  const bool fused_relu = op->attr_string("_activation", "") == "Relu";
+  if (op->has_attr("_activation") && !fused_relu) return std::nullopt;
   ir::Node* next = only_reader(op->outputs[0]);
-  if (next && next->op == OpKind::Relu) {
+  if (fused_relu) {
+    c.has_relu = true;
+  } else if (next && next->op == OpKind::Relu) {
+    c.has_relu = true;
     c.relu = next;
     next = only_reader(next->outputs[0]);
   }
   if (!next || next->op != OpKind::QuantizeLinear || next->input(0) == nullptr) return std::nullopt;
   auto p = per_tensor_params(*next);
   if (!p) return std::nullopt;
-  if (c.relu && p->z != qmin(p->dtype)) return std::nullopt;
+  if (c.has_relu && p->z != qmin(p->dtype)) return std::nullopt;
   c.q = next;
   c.p = *p;
   return c;
@@ -237,7 +245,7 @@ class LowerQdqPass final : public Pass {
       if (n->op != OpKind::Conv && n->op != OpKind::MatMul && n->op != OpKind::Add &&
           n->op != OpKind::GlobalAveragePool)
         continue;
-      if (n->has_attr("_activation") || n->outputs.empty() || !n->outputs[0]) continue;
+      if (n->outputs.empty() || !n->outputs[0]) continue;
       auto chain = out_chain(g, uses, reader, n);
       if (!chain) continue;
       ir::Node* lowered = nullptr;
@@ -331,7 +339,6 @@ class LowerQdqPass final : public Pass {
   }
 
   static ir::Node* lower_matmul(ir::Graph& g, ir::Node* mm, const OutChain& c) {
-    if (c.relu) return nullptr;  // QLinearMatMul has no activation; keep the QDQ form
     QParams pa;
     if (!dq_producer(mm->input(0), &pa)) return nullptr;
     auto b = weight_dq(mm->input(1));
@@ -362,7 +369,6 @@ class LowerQdqPass final : public Pass {
   }
 
   static ir::Node* lower_gap(ir::Graph& g, ir::Node* gap, const OutChain& c) {
-    if (c.relu) return nullptr;
     QParams px;
     ir::Node* dx = dq_producer(gap->input(0), &px);
     if (!dx || px.dtype != c.p.dtype) return nullptr;
