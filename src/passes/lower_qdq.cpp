@@ -12,8 +12,10 @@
 //   Q(DQ(x)) with the same scale, zero point and dtype                    =>  x
 //
 // Activations must be quantized per tensor with constant scales and zero points. A Relu between
-// the op and its Q is lowered only where the Q's saturation implies it (zero point at the bottom
-// of the range: uint8 with zero point 0, int8 with -128); otherwise the pattern stays in QDQ form.
+// the op and its Q disappears where the Q's saturation implies it (zero point at the bottom of
+// the range: uint8 with zero point 0, int8 with -128); otherwise, at load, it becomes the lowered
+// node's fused activation ("_activation" = Relu: the output is clamped at its zero point), and
+// for export (fuse_relu = false; ONNX's QLinear ops have no activation) the pattern stays QDQ.
 // The QLinearConv bias is requantized to x_scale * w_scale when the QDQ bias scale differs.
 // Results agree with the QDQ graph's float computation within one quantization step of the
 // output (integer accumulation, one rounding instead of several).
@@ -76,17 +78,18 @@ int32_t qmin(DType t) {
 
 // The float op's output chain: op -> [Relu] -> Q. Returns the Q (and the Relu, if any) when every
 // intermediate value has this one reader and is not a graph output, and a Relu is implied by the
-// Q's saturation.
+// Q's saturation or `fuse_relu` allows keeping it as the lowered node's fused activation.
 struct OutChain {
   bool has_relu = false;
-  ir::Node* relu = nullptr;  // the Relu node, when not fused into the op
+  bool relu_implied = false;  // by the Q's saturation (zero point at the bottom of the range)
+  ir::Node* relu = nullptr;   // the Relu node, when not fused into the op
   ir::Node* q = nullptr;
   QParams p;
 };
 std::optional<OutChain> out_chain(ir::Graph& g,
                                   const std::unordered_map<const ir::Value*, int>& uses,
                                   const std::unordered_map<const ir::Value*, ir::Node*>& reader,
-                                  ir::Node* op) {
+                                  ir::Node* op, bool fuse_relu) {
   auto only_reader = [&](const ir::Value* v) -> ir::Node* {
     auto u = uses.find(v);
     if (u == uses.end() || u->second != 1 || is_graph_output(g, v)) return nullptr;
@@ -109,7 +112,8 @@ std::optional<OutChain> out_chain(ir::Graph& g,
   if (!next || next->op != OpKind::QuantizeLinear || next->input(0) == nullptr) return std::nullopt;
   auto p = per_tensor_params(*next);
   if (!p) return std::nullopt;
-  if (c.has_relu && p->z != qmin(p->dtype)) return std::nullopt;
+  c.relu_implied = c.has_relu && p->z == qmin(p->dtype);
+  if (c.has_relu && !c.relu_implied && !fuse_relu) return std::nullopt;
   c.q = next;
   c.p = *p;
   return c;
@@ -141,6 +145,7 @@ std::optional<WeightDQ> weight_dq(const ir::Value* v) {
 
 class LowerQdqPass final : public Pass {
  public:
+  explicit LowerQdqPass(bool fuse_relu) : fuse_relu_(fuse_relu) {}
   std::string_view name() const override { return "lower_qdq"; }
 
   Result<bool> run(ir::Graph& g, PassContext&) override {
@@ -150,7 +155,7 @@ class LowerQdqPass final : public Pass {
     CONDENSE_TRY(g.sort());
     bool changed = hoist_dq(g);
     changed |= cancel_q_dq(g);
-    changed |= lower_ops(g);
+    changed |= lower_ops(g, fuse_relu_);
     if (changed) {
       g.remove_dead();
       CONDENSE_TRY(g.sort());
@@ -230,7 +235,7 @@ class LowerQdqPass final : public Pass {
     return changed;
   }
 
-  static bool lower_ops(ir::Graph& g) {
+  static bool lower_ops(ir::Graph& g, bool fuse_relu) {
     bool changed = false;
     auto uses = value_use_counts(g);
     std::unordered_map<const ir::Value*, ir::Node*> reader;
@@ -246,7 +251,7 @@ class LowerQdqPass final : public Pass {
           n->op != OpKind::GlobalAveragePool)
         continue;
       if (n->outputs.empty() || !n->outputs[0]) continue;
-      auto chain = out_chain(g, uses, reader, n);
+      auto chain = out_chain(g, uses, reader, n, fuse_relu);
       if (!chain) continue;
       ir::Node* lowered = nullptr;
       switch (n->op) {
@@ -273,6 +278,10 @@ class LowerQdqPass final : public Pass {
         removed.insert(r);
         g.remove_node(r);
       }
+      // A Relu the output's saturation does not imply stays as a fused activation (condense's
+      // integer kernels clamp at the output zero point).
+      if (chain->has_relu && !chain->relu_implied)
+        lowered->attrs["_activation"] = ir::Attribute::of_string("Relu");
       lowered->outputs[0] = y;
       y->producer = lowered;
       y->dtype = chain->p.dtype;
@@ -378,12 +387,15 @@ class LowerQdqPass final : public Pass {
     q->name = gap->name;
     return q;
   }
+
+ private:
+  bool fuse_relu_;
 };
 
 }  // namespace
 
-std::unique_ptr<Pass> make_lower_qdq_pass() {
-  return std::make_unique<LowerQdqPass>();
+std::unique_ptr<Pass> make_lower_qdq_pass(bool fuse_relu) {
+  return std::make_unique<LowerQdqPass>(fuse_relu);
 }
 
 }  // namespace condense

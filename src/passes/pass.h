@@ -35,7 +35,9 @@ std::unique_ptr<Pass> make_fold_batchnorm_pass();
 std::unique_ptr<Pass> make_fold_bias_add_pass();
 std::unique_ptr<Pass> make_fuse_activation_pass();
 std::unique_ptr<Pass> make_fuse_activation_grad_sum_pass();
-std::unique_ptr<Pass> make_lower_qdq_pass();
+// fuse_relu: keep a Relu that the output's saturation does not imply as the lowered node's
+// "_activation" (condense's kernels apply it; ONNX's QLinear ops cannot express it).
+std::unique_ptr<Pass> make_lower_qdq_pass(bool fuse_relu = true);
 
 // --- helpers for rewriting passes ---
 

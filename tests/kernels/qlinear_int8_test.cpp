@@ -47,6 +47,7 @@ struct ConvCase {
   Shape strides = {}, pads = {}, dilations = {};
   bool per_channel = true, bias = true;
   int x_zp = 7, y_zp = 3;
+  bool relu = false;  // fused Relu ("_activation", as the QDQ lowering sets it)
 };
 
 // Adds QLinearConv(x, ...) to g; weights random s8 with scales around 0.01.
@@ -79,6 +80,7 @@ ir::Value* add_conv(ir::Graph& g, ir::Value* x, const ConvCase& c, int64_t C, st
   if (!c.strides.empty()) n->attrs["strides"] = ir::Attribute::of_ints(c.strides);
   if (!c.pads.empty()) n->attrs["pads"] = ir::Attribute::of_ints(c.pads);
   if (!c.dilations.empty()) n->attrs["dilations"] = ir::Attribute::of_ints(c.dilations);
+  if (c.relu) n->attrs["_activation"] = ir::Attribute::of_string("Relu");
   n->outputs[0]->dtype = c.yt;
   return n->outputs[0];
 }
@@ -190,6 +192,21 @@ TEST(QLinearConvInt8, PointwiseAnd1dAnd3d) {
               .kernel = {3, 3, 3},
               .pads = {1, 1, 1, 1, 1, 1}});
 }
+TEST(QLinearConvInt8, FusedReluClampsAtTheZeroPoint) {
+  check_conv({.config = "s8 zero point 0, fused relu",
+              .xt = DType::I8,
+              .yt = DType::I8,
+              .x = {2, 8, 7, 7},
+              .pads = {1, 1, 1, 1},
+              .x_zp = 0,
+              .y_zp = 0,
+              .relu = true});
+  check_conv({.config = "u8 zero point 100, fused relu",
+              .x = {2, 8, 7, 7},
+              .pads = {1, 1, 1, 1},
+              .y_zp = 100,
+              .relu = true});
+}
 TEST(QLinearConvInt8, ChainKeepsChannelsLastBetweenKernels) {
   check_conv({.config = "3 convs, u8 zero point 0 (implied relu)",
               .x = {2, 16, 10, 10},
@@ -200,10 +217,50 @@ TEST(QLinearConvInt8, ChainKeepsChannelsLastBetweenKernels) {
              3);
 }
 
+// QLinearMatMul(a (.., M, K), B (K, N) constant s8) with per-tensor or per-column B scales.
+void check_matmul(DType t, Shape as, int64_t N, bool per_column, int a_zp, int y_zp) {
+  SCOPED_TRACE(fmt::format("{} a {} N {} per_column {} zp {}/{}", dtype_name(t), shape_str(as), N,
+                           per_column, a_zp, y_zp));
+  std::mt19937 rng(7);
+  Tensor a = random_int8(t, as, rng);
+  const int64_t K = as.back();
+  auto build = [&] {
+    std::mt19937 wrng(19);
+    ir::Graph g;
+    ir::Value* va = g.add_input("a", t, ir::Dims(as.begin(), as.end()));
+    Tensor bs = Tensor::empty(DType::F32, per_column ? Shape{N} : Shape{});
+    std::uniform_real_distribution<float> sd(0.002f, 0.02f);
+    for (int64_t n = 0; n < bs.numel(); ++n) bs.data<float>()[n] = sd(wrng);
+    ir::Node* n = g.add_node(
+        OpKind::QLinearMatMul,
+        {va, g.add_constant("sa", f32_scalar(0.05f)), g.add_constant("za", zp_scalar(t, a_zp)),
+         g.add_constant("b", random_int8(DType::I8, {K, N}, wrng)), g.add_constant("sb", bs),
+         g.add_constant("zb", Tensor::zeros(DType::I8, bs.shape())),
+         g.add_constant("sy", f32_scalar(0.6f)), g.add_constant("zy", zp_scalar(t, y_zp))},
+        1, "matmul");
+    n->outputs[0]->dtype = t;
+    g.outputs.push_back(n->outputs[0]);
+    return g;
+  };
+  Diff d = run_both(build, {a});
+  ASSERT_GT(d.total, 0);
+  for (const std::string& k : d.kernels) EXPECT_NE(k, "ref");
+  EXPECT_LE(d.max_diff, 1);
+  EXPECT_LE(d.differing * 100, d.total) << d.differing << " of " << d.total << " differ";
+}
+
+TEST(QLinearMatMulInt8, WithinOneStep) {
+  check_matmul(DType::U8, {1, 16}, 16, false, 0, 0);
+  check_matmul(DType::U8, {5, 37}, 19, true, 131, 7);
+  check_matmul(DType::I8, {64, 64}, 10, true, -3, -128);
+  check_matmul(DType::U8, {2, 3, 33}, 65, false, 12, 250);  // leading dims folded into M
+}
+
 // QLinearAdd(a, b) with different scales and zero points; optionally fed by two convolutions so
 // that its inputs arrive channels-last.
-void check_add(DType t, Shape shape, bool after_conv) {
-  SCOPED_TRACE(fmt::format("{} {} after_conv={}", dtype_name(t), shape_str(shape), after_conv));
+void check_add(DType t, Shape shape, bool after_conv, bool relu = false) {
+  SCOPED_TRACE(fmt::format("{} {} after_conv={} relu={}", dtype_name(t), shape_str(shape),
+                           after_conv, relu));
   std::mt19937 rng(5);
   Tensor a = random_int8(t, shape, rng), b = random_int8(t, shape, rng);
   const int zpa = t == DType::U8 ? 3 : -7, zpb = t == DType::U8 ? 200 : 9, zpy = 0;
@@ -243,6 +300,7 @@ TEST(QLinearAddInt8, BitExactU8AndS8) {
     check_add(t, {1, 1, 1, 1}, false);
     check_add(t, {2, 3, 5, 7}, false);     // tail of 210 elements: 13 vectors + 2
     check_add(t, {4, 64, 16, 16}, false);  // several chunks, two threads
+    check_add(t, {2, 3, 5, 7}, false, true);
   }
 }
 TEST(QLinearAddInt8, ChannelsLastInputsFromConvolutions) {

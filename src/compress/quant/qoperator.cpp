@@ -33,7 +33,7 @@ std::vector<std::string> float_nodes_on_dequantized(const ir::Graph& g) {
 
 Result<QOperatorResult> to_qoperator(ir::Graph qdq) {
   std::vector<std::unique_ptr<Pass>> passes;
-  passes.push_back(make_lower_qdq_pass());
+  passes.push_back(make_lower_qdq_pass(/*fuse_relu=*/false));
   PassContext ctx;
   ctx.verify_after_each = true;
   CONDENSE_TRY(run_passes(qdq, passes, ctx));

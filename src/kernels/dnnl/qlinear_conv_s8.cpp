@@ -3,9 +3,10 @@
 // primitive: output scales x_scale * w_scale[m] / y_scale (computed in f32 as the reference
 // kernel does), runtime source and destination zero points (oneDNN compensates the source zero
 // point at padded borders, where ONNX pads with x_zero_point, i.e. real 0), round half to even and
-// saturation on store. oneDNN adds the bias to the int32 accumulator in f32 before scaling, so
-// results equal the reference kernel's except where the f32 product (the reference multiplies in
-// double) lands on the other side of a rounding tie: at most one quantization step.
+// saturation on store; a Relu fused by the QDQ lowering is an eltwise post-op. oneDNN adds the bias
+// to the int32 accumulator in f32 before scaling, so results equal the reference kernel's except
+// where the f32 product (the reference multiplies in double) lands on the other side of a rounding
+// tie: at most one quantization step.
 //
 // Layouts: x and y are plain (N, C, D...) or channels-last (N, D..., C), the blocked form of 8-bit
 // activations (kernels/layout.h), which the VNNI / AMX int8 kernels read and write directly, so
@@ -29,7 +30,7 @@ memory::data_type int8_type(DType t) {
 class DnnlQLinearConv final : public Kernel {
  public:
   DnnlQLinearConv(const ir::Node& node, Tensor w, std::vector<float> scales, int32_t x_zp,
-                  int32_t y_zp, DType x_type, DType y_type, std::optional<Tensor> bias)
+                  int32_t y_zp, DType x_type, DType y_type, std::optional<Tensor> bias, bool relu)
       : w_(std::move(w)),
         scales_(std::move(scales)),
         x_zp_(x_zp),
@@ -37,7 +38,8 @@ class DnnlQLinearConv final : public Kernel {
         x_type_(x_type),
         y_type_(y_type),
         bias_(std::move(bias)),
-        group_(node.attr_int("group", 1)) {}
+        group_(node.attr_int("group", 1)),
+        relu_(relu) {}
 
   std::string_view name() const override {
     return x_type_ == DType::U8 ? "dnnl_qlinearconv_u8s8" : "dnnl_qlinearconv_s8s8";
@@ -135,6 +137,11 @@ class DnnlQLinearConv final : public Kernel {
     attr.set_output_scales(scales_.size() > 1 ? 1 << 1 : 0, scales_);
     if (x_zp_ != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     if (y_zp_ != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
+    if (relu_) {  // a fused Relu (lower_qdq): on the scaled result, before the zero point
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      attr.set_post_ops(ops);
+    }
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference,
                                       dnnl::algorithm::convolution_direct, src_any, w_any, b_md,
                                       dst_any, strides, dil, pl, pr);
@@ -193,6 +200,7 @@ class DnnlQLinearConv final : public Kernel {
   DType x_type_, y_type_;
   std::optional<Tensor> bias_;
   int64_t group_;
+  bool relu_;
   std::string impl_;
   ShapeCache<Entry> cache_;
 };
@@ -215,6 +223,8 @@ Result<std::unique_ptr<Kernel>> make_dnnl_qlinearconv_s8(const KernelCreateCtx& 
   if (n.input(8) && (c.size() < 9 || !c[8] || c[8]->dtype() != DType::I32)) return none();
   const Tensor& w = *c[3];
   if (w.dtype() != DType::I8 || w.rank() < 3 || w.rank() > 5) return none();
+  const bool relu = n.attr_string("_activation", "") == "Relu";
+  if (n.has_attr("_activation") && !relu) return none();
   const int64_t M = w.dim(0), group = n.attr_int("group", 1);
   if (group < 1 || M % group != 0) return none();
   for (size_t i : {1u, 4u, 6u})
@@ -237,7 +247,7 @@ Result<std::unique_ptr<Kernel>> make_dnnl_qlinearconv_s8(const KernelCreateCtx& 
   std::optional<Tensor> bias;
   if (n.input(8)) bias = *c[8];
   return std::unique_ptr<Kernel>(std::make_unique<DnnlQLinearConv>(
-      n, w, std::move(scales), *x_zp, *y_zp, x_type, y_type, std::move(bias)));
+      n, w, std::move(scales), *x_zp, *y_zp, x_type, y_type, std::move(bias), relu));
 }
 
 }  // namespace condense

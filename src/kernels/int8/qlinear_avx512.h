@@ -10,15 +10,15 @@ namespace condense::int8_internal {
 bool cpu_has_avx512bw();
 
 // y[i] = saturate(round(fma(a[i] - za, ra, (b[i] - zb) * rb)) + zy), i in [0, n); T = uint8_t
-// or int8_t.
+// or int8_t. relu: clamped at zy from below (a fused Relu). Same for the global average.
 template <typename T>
 void qlinear_add_avx512(const T* a, const T* b, T* y, int64_t n, int32_t za, int32_t zb, int32_t zy,
-                        float ra, float rb);
+                        float ra, float rb, bool relu);
 
 // Channels-last global average: x (rows, C) of one image -> y (C):
 // y[c] = saturate(round(float(sum_r (x[r, c] - zx)) * mult) + zy).
 template <typename T>
 void qlinear_gap_nhwc_avx512(const T* x, T* y, int64_t rows, int64_t C, int32_t zx, int32_t zy,
-                             float mult);
+                             float mult, bool relu);
 
 }  // namespace condense::int8_internal

@@ -32,6 +32,14 @@ std::optional<int32_t> const_zp(const KernelCreateCtx& ctx, size_t i) {
   return static_cast<int32_t>(t->get_f64(0));
 }
 
+// The fused activation the QDQ lowering may set: none or Relu (nullopt: another one, which these
+// kernels do not apply).
+std::optional<bool> fused_relu(const ir::Node& n) {
+  if (!n.has_attr("_activation")) return false;
+  if (n.attr_string("_activation", "") == "Relu") return true;
+  return std::nullopt;
+}
+
 // Runs `ref` on plain copies of any blocked input; the output is plain.
 Status run_ref_plain(KernelCtx& ctx, OpKind op) {
   std::vector<Tensor> plain(ctx.inputs.size());
@@ -48,8 +56,8 @@ Status run_ref_plain(KernelCtx& ctx, OpKind op) {
 
 class QLinearAddInt8 final : public Kernel {
  public:
-  QLinearAddInt8(int32_t za, int32_t zb, int32_t zy, float ra, float rb)
-      : za_(za), zb_(zb), zy_(zy), ra_(ra), rb_(rb) {}
+  QLinearAddInt8(int32_t za, int32_t zb, int32_t zy, float ra, float rb, bool relu)
+      : za_(za), zb_(zb), zy_(zy), ra_(ra), rb_(rb), relu_(relu) {}
   std::string_view name() const override { return "qlinearadd_int8_avx512"; }
   bool may_accept_blocked(size_t i) const override { return i == 0 || i == 3; }
   bool may_write_in_place(size_t i) const override { return i == 0 || i == 3; }
@@ -75,7 +83,7 @@ class QLinearAddInt8 final : public Kernel {
 #pragma omp parallel for num_threads(threads) if (threads > 1)
       for (int64_t c = 0; c < chunks; ++c) {
         const int64_t lo = c * kChunk, len = std::min(kChunk, n - lo);
-        qlinear_add_avx512(pa + lo, pb + lo, py + lo, len, za_, zb_, zy_, ra_, rb_);
+        qlinear_add_avx512(pa + lo, pb + lo, py + lo, len, za_, zb_, zy_, ra_, rb_, relu_);
       }
     };
     if (a.dtype() == DType::U8)
@@ -93,12 +101,13 @@ class QLinearAddInt8 final : public Kernel {
   }
   int32_t za_, zb_, zy_;
   float ra_, rb_;
+  bool relu_;
 };
 
 class QLinearGapInt8 final : public Kernel {
  public:
-  QLinearGapInt8(bool channels_last, int32_t zx, int32_t zy, float sx, float sy)
-      : channels_last_(channels_last), zx_(zx), zy_(zy), sx_(sx), sy_(sy) {}
+  QLinearGapInt8(bool channels_last, int32_t zx, int32_t zy, float sx, float sy, bool relu)
+      : channels_last_(channels_last), zx_(zx), zy_(zy), sx_(sx), sy_(sy), relu_(relu) {}
   std::string_view name() const override { return "qlineargap_int8_avx512"; }
   bool may_accept_blocked(size_t i) const override { return i == 0 && !channels_last_; }
   Layout required_layout(const KernelCtx& ctx, size_t i) const override {
@@ -119,7 +128,7 @@ class QLinearGapInt8 final : public Kernel {
     auto loop = [&](auto* px, auto* py) {
 #pragma omp parallel for num_threads(threads) if (threads > 1)
       for (int64_t n = 0; n < N; ++n)
-        qlinear_gap_nhwc_avx512(px + n * rows * C, py + n * C, rows, C, zx_, zy_, mult);
+        qlinear_gap_nhwc_avx512(px + n * rows * C, py + n * C, rows, C, zx_, zy_, mult, relu_);
     };
     if (x.dtype() == DType::U8)
       loop(x.data<uint8_t>(), y.data<uint8_t>());
@@ -132,6 +141,7 @@ class QLinearGapInt8 final : public Kernel {
   bool channels_last_;
   int32_t zx_, zy_;
   float sx_, sy_;
+  bool relu_;
 };
 
 }  // namespace
@@ -140,18 +150,20 @@ Result<std::unique_ptr<Kernel>> make_qlinearadd_int8(const KernelCreateCtx& ctx)
   if (!cpu_has_avx512bw()) return std::unique_ptr<Kernel>();
   auto sa = const_f32(ctx, 1), sb = const_f32(ctx, 4), sy = const_f32(ctx, 6);
   auto za = const_zp(ctx, 2), zb = const_zp(ctx, 5), zy = const_zp(ctx, 7);
-  if (!sa || !sb || !sy || !za || !zb || !zy) return std::unique_ptr<Kernel>();
+  auto relu = fused_relu(ctx.node);
+  if (!sa || !sb || !sy || !za || !zb || !zy || !relu) return std::unique_ptr<Kernel>();
   return std::unique_ptr<Kernel>(
-      std::make_unique<QLinearAddInt8>(*za, *zb, *zy, *sa / *sy, *sb / *sy));
+      std::make_unique<QLinearAddInt8>(*za, *zb, *zy, *sa / *sy, *sb / *sy, *relu));
 }
 
 Result<std::unique_ptr<Kernel>> make_qlineargap_int8(const KernelCreateCtx& ctx) {
   if (!cpu_has_avx512bw()) return std::unique_ptr<Kernel>();
   auto sx = const_f32(ctx, 1), sy = const_f32(ctx, 3);
   auto zx = const_zp(ctx, 2), zy = const_zp(ctx, 4);
-  if (!sx || !sy || !zx || !zy) return std::unique_ptr<Kernel>();
+  auto relu = fused_relu(ctx.node);
+  if (!sx || !sy || !zx || !zy || !relu) return std::unique_ptr<Kernel>();
   return std::unique_ptr<Kernel>(std::make_unique<QLinearGapInt8>(
-      ctx.node.attr_int("channels_last", 0) != 0, *zx, *zy, *sx, *sy));
+      ctx.node.attr_int("channels_last", 0) != 0, *zx, *zy, *sx, *sy, *relu));
 }
 
 }  // namespace condense

@@ -2,6 +2,7 @@
 // Arithmetic in f32, in exactly the order the fast kernels (kernels/int8/) use, so that they
 // agree bit for bit: QLinearAdd computes fma(A - A_zp, A_scale / C_scale, (B - B_zp) *
 // (B_scale / C_scale)), then rounds half to even, adds C_zp and saturates.
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/kernel.h"
@@ -16,6 +17,11 @@ float scalar_f32(const KernelCtx& ctx, size_t i) {
 }
 int32_t scalar_zp(const KernelCtx& ctx, size_t i) {
   return ctx.has_input(i) ? static_cast<int32_t>(ctx.in(i).get_f64(0)) : 0;
+}
+// A Relu fused by the QDQ lowering ("_activation" = Relu): a clamp at the output zero point.
+void clamp_fused_relu(const KernelCtx& ctx, std::vector<int32_t>& q, int32_t zy) {
+  if (ctx.node.attr_string("_activation", "") != "Relu") return;
+  for (int32_t& v : q) v = std::max(v, zy);
 }
 }  // namespace
 
@@ -35,6 +41,7 @@ Status ref_QLinearAdd(KernelCtx& ctx) {
                           const float v = std::fma(static_cast<float>(av[o[0]] - za), ra, vb);
                           q[i] = quantize_value(v, zy, r);
                         });
+  clamp_fused_relu(ctx, q, zy);
   store_from_i32(y, q);
   return Status::ok();
 }
@@ -61,6 +68,7 @@ Status ref_QLinearGlobalAveragePool(KernelCtx& ctx) {
       q[n * C + c] = quantize_value(static_cast<float>(sum) * mult, zy, r);
     }
   }
+  clamp_fused_relu(ctx, q, zy);
   store_from_i32(y, q);
   return Status::ok();
 }

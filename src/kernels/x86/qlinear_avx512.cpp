@@ -41,11 +41,13 @@ bool cpu_has_avx512bw() {
 
 template <typename T>
 void qlinear_add_avx512(const T* a, const T* b, T* y, int64_t n, int32_t za, int32_t zb, int32_t zy,
-                        float ra, float rb) {
+                        float ra, float rb, bool relu) {
   const __m512i vza = _mm512_set1_epi32(za), vzb = _mm512_set1_epi32(zb),
                 vzy = _mm512_set1_epi32(zy);
   const __m512 vra = _mm512_set1_ps(ra), vrb = _mm512_set1_ps(rb);
-  const __m512 vlo = _mm512_set1_ps(static_cast<float>(lo<T>() - zy)),
+  // Clamp bounds relative to zy; a fused Relu raises the lower one to 0 (real 0).
+  const __m512 vlo = _mm512_set1_ps(
+                   static_cast<float>(relu ? std::max(lo<T>() - zy, 0) : lo<T>() - zy)),
                vhi = _mm512_set1_ps(static_cast<float>(hi<T>() - zy));
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
@@ -59,10 +61,12 @@ void qlinear_add_avx512(const T* a, const T* b, T* y, int64_t n, int32_t za, int
 
 template <typename T>
 void qlinear_gap_nhwc_avx512(const T* x, T* y, int64_t rows, int64_t C, int32_t zx, int32_t zy,
-                             float mult) {
+                             float mult, bool relu) {
   const __m512i vzy = _mm512_set1_epi32(zy);
   const __m512 vm = _mm512_set1_ps(mult);
-  const __m512 vlo = _mm512_set1_ps(static_cast<float>(lo<T>() - zy)),
+  // Clamp bounds relative to zy; a fused Relu raises the lower one to 0 (real 0).
+  const __m512 vlo = _mm512_set1_ps(
+                   static_cast<float>(relu ? std::max(lo<T>() - zy, 0) : lo<T>() - zy)),
                vhi = _mm512_set1_ps(static_cast<float>(hi<T>() - zy));
   // Sums of up to 2^23 bytes stay exact in int32 (and in f32 below 2^24).
   const __m512i vzx_rows = _mm512_set1_epi32(static_cast<int32_t>(zx * rows));
@@ -78,12 +82,12 @@ void qlinear_gap_nhwc_avx512(const T* x, T* y, int64_t rows, int64_t C, int32_t 
 }
 
 template void qlinear_add_avx512<uint8_t>(const uint8_t*, const uint8_t*, uint8_t*, int64_t,
-                                          int32_t, int32_t, int32_t, float, float);
+                                          int32_t, int32_t, int32_t, float, float, bool);
 template void qlinear_add_avx512<int8_t>(const int8_t*, const int8_t*, int8_t*, int64_t, int32_t,
-                                         int32_t, int32_t, float, float);
+                                         int32_t, int32_t, float, float, bool);
 template void qlinear_gap_nhwc_avx512<uint8_t>(const uint8_t*, uint8_t*, int64_t, int64_t, int32_t,
-                                               int32_t, float);
+                                               int32_t, float, bool);
 template void qlinear_gap_nhwc_avx512<int8_t>(const int8_t*, int8_t*, int64_t, int64_t, int32_t,
-                                              int32_t, float);
+                                              int32_t, float, bool);
 
 }  // namespace condense::int8_internal
