@@ -10,6 +10,8 @@
 #include <condense/session.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
 #include <random>
 
 namespace condense {
@@ -88,7 +90,8 @@ ir::Value* add_conv(ir::Graph& g, ir::Value* x, const ConvCase& c, int64_t C, st
 // Runs g with fast and with reference kernels; returns (max |diff|, count of differing elements,
 // total elements) over all outputs, and the kernel name of node 0 in the fast session.
 struct Diff {
-  int64_t max_diff = 0, differing = 0, total = 0;
+  double max_diff = 0;
+  int64_t differing = 0, total = 0;
   std::vector<std::string> kernels;
 };
 Diff run_both(const std::function<ir::Graph()>& build, const std::vector<Tensor>& feeds) {
@@ -112,8 +115,9 @@ Diff run_both(const std::function<ir::Graph()>& build, const std::vector<Tensor>
       EXPECT_EQ(a.dtype(), b.dtype());
       if (a.shape() != b.shape()) return d;
       for (int64_t i = 0; i < a.numel(); ++i) {
-        const int64_t diff = std::llabs(static_cast<int64_t>(a.get_f64(i) - b.get_f64(i)));
-        d.max_diff = std::max(d.max_diff, diff);
+        const double x = a.get_f64(i), y = b.get_f64(i);
+        const double diff = x == y ? 0.0 : std::abs(x - y);  // integers: quantization steps
+        d.max_diff = std::max(d.max_diff, std::isnan(diff) ? 1e30 : diff);
         d.differing += diff != 0;
         ++d.total;
       }
@@ -364,6 +368,52 @@ TEST(QLinearGlobalAveragePoolInt8, BitExact) {
       else
         EXPECT_EQ(d.max_diff, 0);
     }
+  }
+}
+
+}  // namespace
+}  // namespace condense
+
+namespace condense {
+namespace {
+
+// QuantizeLinear f32 -> u8/s8 (ties, NaN, infinities, out of range) and DequantizeLinear back,
+// per tensor: bit-identical to the reference kernels.
+TEST(QuantizeLinearInt8, BitExactWithTiesNaNAndSaturation) {
+  for (DType t : {DType::U8, DType::I8}) {
+    SCOPED_TRACE(dtype_name(t));
+    const float scale = 0.25f;
+    const int zp = t == DType::U8 ? 10 : -3;
+    Tensor x = Tensor::empty(DType::F32, {3, 7, 11});
+    std::mt19937 rng(2);
+    std::uniform_real_distribution<float> d(-80.f, 80.f);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      float v = d(rng);
+      if (i % 3 == 0) v = (std::floor(v / scale) + 0.5f) * scale;  // exact ties
+      x.data<float>()[i] = v;
+    }
+    x.data<float>()[5] = std::numeric_limits<float>::quiet_NaN();
+    x.data<float>()[6] = std::numeric_limits<float>::infinity();
+    x.data<float>()[7] = -std::numeric_limits<float>::infinity();
+    x.data<float>()[8] = 1e30f;
+    auto build = [&] {
+      ir::Graph g;
+      ir::Value* vx = g.add_input("x", DType::F32, {3, 7, 11});
+      ir::Value* s = g.add_constant("s", f32_scalar(scale));
+      ir::Value* z = g.add_constant("z", zp_scalar(t, zp));
+      ir::Node* q = g.add_node(OpKind::QuantizeLinear, {vx, s, z}, 1, "q");
+      q->outputs[0]->dtype = t;
+      ir::Node* dq = g.add_node(OpKind::DequantizeLinear, {q->outputs[0], s, z}, 1, "dq");
+      g.outputs.push_back(q->outputs[0]);
+      g.outputs.push_back(dq->outputs[0]);
+      return g;
+    };
+    Diff d2 = run_both(build, {x});
+    ASSERT_EQ(d2.total, 2 * 2 * x.numel());
+    ASSERT_EQ(d2.kernels.size(), 2u);
+    EXPECT_EQ(d2.kernels[0], "quantize_f32_int8_avx512");
+    EXPECT_EQ(d2.kernels[1], "dequantize_int8_f32_avx512");
+    EXPECT_EQ(d2.max_diff, 0) << d2.differing << " differ";
   }
 }
 

@@ -21,4 +21,11 @@ template <typename T>
 void qlinear_gap_nhwc_avx512(const T* x, T* y, int64_t rows, int64_t C, int32_t zx, int32_t zy,
                              float mult, bool relu);
 
+// Per-tensor QuantizeLinear from f32: y[i] = saturate(round(x[i] / scale) + zp) (NaN -> zp), and
+// DequantizeLinear to f32: y[i] = float(x[i] - zp) * scale, as the reference kernels compute.
+template <typename T>
+void quantize_f32_avx512(const float* x, T* y, int64_t n, float scale, int32_t zp);
+template <typename T>
+void dequantize_f32_avx512(const T* x, float* y, int64_t n, float scale, int32_t zp);
+
 }  // namespace condense::int8_internal

@@ -81,6 +81,36 @@ void qlinear_gap_nhwc_avx512(const T* x, T* y, int64_t rows, int64_t C, int32_t 
   }
 }
 
+template <typename T>
+void quantize_f32_avx512(const float* x, T* y, int64_t n, float scale, int32_t zp) {
+  const __m512i vzp = _mm512_set1_epi32(zp);
+  const __m512 vs = _mm512_set1_ps(scale);
+  const __m512 vlo = _mm512_set1_ps(static_cast<float>(lo<T>() - zp)),
+               vhi = _mm512_set1_ps(static_cast<float>(hi<T>() - zp));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+    __m512 v = _mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), vs);
+    v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);  // NaN -> 0
+    v = _mm512_min_ps(_mm512_max_ps(v, vlo), vhi);
+    store16(y + i, v, vzp, m);
+  }
+}
+
+template <typename T>
+void dequantize_f32_avx512(const T* x, float* y, int64_t n, float scale, int32_t zp) {
+  const __m512i vzp = _mm512_set1_epi32(zp);
+  const __m512 vs = _mm512_set1_ps(scale);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = n - i >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (n - i)) - 1);
+    const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(widen16(x + i, m), vzp));
+    _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(v, vs));
+  }
+}
+
+template void quantize_f32_avx512<uint8_t>(const float*, uint8_t*, int64_t, float, int32_t);
+template void quantize_f32_avx512<int8_t>(const float*, int8_t*, int64_t, float, int32_t);
+template void dequantize_f32_avx512<uint8_t>(const uint8_t*, float*, int64_t, float, int32_t);
+template void dequantize_f32_avx512<int8_t>(const int8_t*, float*, int64_t, float, int32_t);
 template void qlinear_add_avx512<uint8_t>(const uint8_t*, const uint8_t*, uint8_t*, int64_t,
                                           int32_t, int32_t, int32_t, float, float, bool);
 template void qlinear_add_avx512<int8_t>(const int8_t*, const int8_t*, int8_t*, int64_t, int32_t,
