@@ -328,6 +328,28 @@ Result<SensitivityReport> sensitivity(const ir::Graph& prepared, const QuantizeO
                                       const CalibrationTable& table, const data::Dataset& eval,
                                       const SensitivityOptions& sensitivity_options = {});
 
+struct QOperatorResult {
+  ir::Graph graph;
+  std::vector<std::string> lowered;        // QOperator nodes written (names, graph order)
+  std::vector<std::string> left_in_float;  // nodes still computing in float on dequantized inputs
+};
+// Lowers a static QDQ graph (quantize() output, or ONNX Runtime's QDQ form) to QOperator form,
+// exactly as condense does when it loads such a model (passes/lower_qdq.cpp):
+//   DQ + DQ(W) [+ DQ(int32 bias)] -> Conv [-> Relu] -> Q  =>  QLinearConv
+//   DQ + DQ(B) -> MatMul -> Q                             =>  QLinearMatMul
+//   DQ + DQ -> Add [-> Relu] -> Q                         =>  com.microsoft QLinearAdd
+//   DQ -> GlobalAveragePool -> Q                          =>  com.microsoft
+//   QLinearGlobalAveragePool
+// and Reshape / Flatten / Transpose / Squeeze / Unsqueeze / Slice / MaxPool / Pad on the integer
+// tensors. A Relu is lowered where the output's saturation implies it (uint8 zero point 0,
+// int8 -128); patterns it cannot lower keep their QDQ form (listed in left_in_float).
+Result<QOperatorResult> to_qoperator(ir::Graph qdq);
+
+// Names of the Conv / ConvTranspose / Gemm / MatMul / Add / GlobalAveragePool / AveragePool
+// nodes of `g` that read a DequantizeLinear output: quantized data computed in float (fake
+// quantization) rather than on integer kernels.
+std::vector<std::string> float_nodes_on_dequantized(const ir::Graph& g);
+
 struct FloatCastResult {
   ir::Graph graph;
   std::vector<std::string> kept_f32;  // nodes left in f32 (op not safe in the type, excluded,

@@ -4,6 +4,7 @@
 #include <onnx/checker.h>
 #include <onnx/defs/schema.h>
 
+#include <map>
 #include <unordered_set>
 
 #include "onnx/hooks.h"
@@ -30,8 +31,10 @@ void set_type(const ir::Value* v, ::onnx::ValueInfoProto* vi) {
     auto* shape = tt->mutable_shape();
     for (const ir::Dim& d : v->dims) {
       auto* dim = shape->add_dim();
-      if (d.is_static()) dim->set_dim_value(d.value);
-      else if (!d.symbol.empty()) dim->set_dim_param(d.symbol);
+      if (d.is_static())
+        dim->set_dim_value(d.value);
+      else if (!d.symbol.empty())
+        dim->set_dim_param(d.symbol);
     }
   }
 }
@@ -43,9 +46,18 @@ Status export_attr(const std::string& name, const ir::Attribute& a, int64_t opse
   using A = ::onnx::AttributeProto;
   ap->set_name(name);
   switch (a.kind) {
-    case ir::Attribute::Kind::Int: ap->set_type(A::INT); ap->set_i(a.i); break;
-    case ir::Attribute::Kind::Float: ap->set_type(A::FLOAT); ap->set_f(a.f); break;
-    case ir::Attribute::Kind::String: ap->set_type(A::STRING); ap->set_s(a.s); break;
+    case ir::Attribute::Kind::Int:
+      ap->set_type(A::INT);
+      ap->set_i(a.i);
+      break;
+    case ir::Attribute::Kind::Float:
+      ap->set_type(A::FLOAT);
+      ap->set_f(a.f);
+      break;
+    case ir::Attribute::Kind::String:
+      ap->set_type(A::STRING);
+      ap->set_s(a.s);
+      break;
     case ir::Attribute::Kind::Ints:
       ap->set_type(A::INTS);
       for (int64_t v : a.ints) ap->add_ints(v);
@@ -119,10 +131,14 @@ Status export_fused_activation(const ir::Graph& g, const ir::Node& n, ::onnx::No
       const float v = i == 0 ? alpha : beta;
       const std::string name = fresh(fmt::format("{}_{}", ap->name(), i == 0 ? "min" : "max"));
       Tensor t = Tensor::empty(dt, {});
-      if (dt == DType::F64) t.data<double>()[0] = v;
-      else if (dt == DType::F16) t.data<Half>()[0] = Half(v);
-      else if (dt == DType::BF16) t.data<BFloat16>()[0] = BFloat16(v);
-      else t.data<float>()[0] = v;
+      if (dt == DType::F64)
+        t.data<double>()[0] = v;
+      else if (dt == DType::F16)
+        t.data<Half>()[0] = Half(v);
+      else if (dt == DType::BF16)
+        t.data<BFloat16>()[0] = BFloat16(v);
+      else
+        t.data<float>()[0] = v;
       tensor_to_proto(t, name, gp->add_initializer());
       ap->add_input(name);
     }
@@ -162,7 +178,8 @@ Status export_graph(const ir::Graph& g, int64_t opset, ::onnx::GraphProto* gp) {
     if (h != hooks.end() && h->second.downgrade) {
       DowngradeCtx dctx{*n, *np, opset, g, gp};
       Status s = h->second.downgrade(dctx);
-      if (!s) return s.with_context(fmt::format("exporting node {} at opset {}", n->describe(), opset));
+      if (!s)
+        return s.with_context(fmt::format("exporting node {} at opset {}", n->describe(), opset));
     }
     if (n->has_attr("_activation")) CONDENSE_TRY(export_fused_activation(g, *n, np, gp));
   }
@@ -206,8 +223,16 @@ Result<std::string> export_bytes(const ir::Graph& g, const ExportOptions& option
   auto* op = model.add_opset_import();
   op->set_domain("");
   op->set_version(opset);
-  for (const auto& [domain, version] : g.opset_imports) {
-    if (domain.empty()) continue;
+  std::map<std::string, int64_t> domains;
+  for (const auto& [domain, version] : g.opset_imports)
+    if (!domain.empty()) domains[domain] = version;
+  // Contrib ops (com.microsoft's QLinearAdd, ...) need their domain imported; version 1 is the
+  // only one ONNX Runtime's contrib domain has.
+  for (const auto& n : g.nodes()) {
+    const std::string_view d = op_schema(n->op).domain;
+    if (!d.empty() && !is_internal_training_op(n->op)) domains.emplace(std::string(d), 1);
+  }
+  for (const auto& [domain, version] : domains) {
     auto* o = model.add_opset_import();
     o->set_domain(domain);
     o->set_version(version);
@@ -230,7 +255,10 @@ Status export_file(const ir::Graph& g, const std::string& path, const ExportOpti
 }
 
 int64_t checker_max_opset() {
-  return ::onnx::OpSchemaRegistry::DomainToVersionRange::Instance().Map().at(::onnx::ONNX_DOMAIN).second;
+  return ::onnx::OpSchemaRegistry::DomainToVersionRange::Instance()
+      .Map()
+      .at(::onnx::ONNX_DOMAIN)
+      .second;
 }
 
 Status check_model_bytes(std::string_view bytes) {

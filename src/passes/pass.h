@@ -38,6 +38,10 @@ std::unique_ptr<Pass> make_fuse_activation_grad_sum_pass();
 std::unique_ptr<Pass> make_fuse_weight_only_matmul_pass();
 std::unique_ptr<Pass> make_fuse_dynamic_quant_matmul_pass();
 
+// fuse_relu: keep a Relu that the output's saturation does not imply as the lowered node's
+// "_activation" (condense's kernels apply it; ONNX's QLinear ops cannot express it).
+std::unique_ptr<Pass> make_lower_qdq_pass(bool fuse_relu = true);
+
 // --- helpers for rewriting passes ---
 
 // Uses of each value: node inputs, graph outputs (one use each), and a use for every value whose

@@ -8,7 +8,10 @@ namespace condense {
 std::vector<std::unique_ptr<Pass>> default_load_passes() {
   std::vector<std::unique_ptr<Pass>> passes;
   passes.push_back(make_remove_identity_pass());
-  // Before folding, which would turn DequantizeLinear(constant) into a float weight.
+  // Before constant folding, which would turn DequantizeLinear of constant weights into floats.
+  // Static QDQ patterns first: a DQ(W) -> MatMul whose input is dequantized too becomes an
+  // integer QLinearMatMul, not a weight-only MatMul on float activations.
+  passes.push_back(make_lower_qdq_pass());
   passes.push_back(make_fuse_weight_only_matmul_pass());
   passes.push_back(make_fold_constants_pass());
   passes.push_back(make_fuse_dynamic_quant_matmul_pass());

@@ -1,10 +1,13 @@
 // condense info model.onnx [--json] [--graph] [--kernels]: what a model is (opset, producer,
 // inputs and outputs, op histogram, parameters) and what it costs (MACs per Conv/ConvTranspose/
-// Gemm/MatMul, from shapes inferred with every symbolic dimension bound to 1).
+// Gemm/MatMul, from shapes inferred with every symbolic dimension bound to 1). --kernels lists
+// the kernel that runs each node and flags nodes that compute in float on dequantized inputs.
+#include <condense/quant.h>
 #include <condense/session.h>
 
 #include <nlohmann/json.hpp>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "commands.h"
 #include "common.h"
@@ -133,10 +136,13 @@ std::optional<int64_t> layer_macs(const ir::Node& n,
   };
   const std::string_view op = op_name(n.op);
   const Shape* a = shape_of(n.input(0));
-  const Shape* b = shape_of(n.input(1));
+  // QLinearConv / QLinearMatMul: the weight (B) is input 3.
+  const bool qlinear = op == "QLinearConv" || op == "QLinearMatMul";
+  const Shape* b = shape_of(n.input(qlinear ? 3 : 1));
   const Shape* y = shape_of(n.output(0));
   if (!a || !b || !y) return std::nullopt;
-  if (op == "Conv") {  // x: (N, C, ...), w: (M, C/g, k...), y: (N, M, ...)
+  if (op == "Conv" || op == "QLinearConv" ||
+      op == "ConvInteger") {  // x: (N, C, ...), w: (M, C/g, k...), y: (N, M, ...)
     if (b->empty() || (*b)[0] == 0) return std::nullopt;
     return shape_numel(*y) * (shape_numel(*b) / (*b)[0]);
   }
@@ -149,7 +155,7 @@ std::optional<int64_t> layer_macs(const ir::Node& n,
     int64_t k = n.attr_int("transA", 0) ? (*a)[0] : (*a)[1];
     return shape_numel(*y) * k;
   }
-  if (op == "MatMul" || op == "MatMulInteger") {
+  if (op == "MatMul" || op == "MatMulInteger" || op == "QLinearMatMul") {
     if (a->empty()) return std::nullopt;
     return shape_numel(*y) * a->back();
   }
@@ -159,7 +165,7 @@ std::optional<int64_t> layer_macs(const ir::Node& n,
 bool counts_macs(OpKind op) {
   std::string_view n = op_name(op);
   return n == "Conv" || n == "ConvTranspose" || n == "Gemm" || n == "MatMul" ||
-         n == "MatMulInteger";
+         n == "MatMulInteger" || n == "QLinearConv" || n == "QLinearMatMul" || n == "ConvInteger";
 }
 
 nlohmann::json dims_json(const ir::Value& v) {
@@ -214,6 +220,9 @@ int run_info(const InfoArgs& a) {
 
   std::vector<NodeReport> kernels;
   std::string kernels_error;
+  // Nodes that compute in float on dequantized inputs (QDQ patterns the load pass could not
+  // lower to integer kernels): flagged so that a float fallback is never silent.
+  std::unordered_set<std::string> float_on_dq;
   std::string graph_text = a.graph ? ir::print_graph(*g) : "";
   nlohmann::json j;
   if (a.json) {
@@ -252,9 +261,11 @@ int run_info(const InfoArgs& a) {
     auto again = load_model(a.model, nullptr);
     if (!again) return fail(again.status());
     auto session = Session::create(std::move(*again));
-    if (session)
+    if (session) {
       kernels = (*session)->report();
-    else
+      for (std::string& name : quant::float_nodes_on_dequantized((*session)->graph()))
+        float_on_dq.insert(std::move(name));
+    } else
       kernels_error = session.status().message();
     if (!session && !a.json) return fail(session.status().with_context("cannot plan the model"));
   }
@@ -262,7 +273,10 @@ int run_info(const InfoArgs& a) {
     if (kernels_error.empty()) {
       nlohmann::json kj = nlohmann::json::array();
       for (const NodeReport& r : kernels)
-        kj.push_back({{"node", r.name}, {"op", r.op}, {"kernel", r.kernel}});
+        kj.push_back({{"node", r.name},
+                      {"op", r.op},
+                      {"kernel", r.kernel},
+                      {"float_on_dequantized", float_on_dq.count(r.name) != 0}});
       j["kernels"] = kj;
     } else {
       j["kernels"] = nullptr;
@@ -297,7 +311,16 @@ int run_info(const InfoArgs& a) {
              macs_complete ? "" : " (some layers have unknown shapes)");
   if (a.kernels) {
     fmt::print("kernels:\n");
-    for (const NodeReport& r : kernels) fmt::print("  {:<32} {:<14} {}\n", r.name, r.op, r.kernel);
+    int64_t integer = 0;
+    for (const NodeReport& r : kernels) {
+      const bool fake = float_on_dq.count(r.name) != 0;
+      integer += r.op.rfind("QLinear", 0) == 0 || r.op == "ConvInteger" || r.op == "MatMulInteger";
+      fmt::print("  {:<32} {:<14} {}{}\n", r.name, r.op, r.kernel,
+                 fake ? "  (float compute on dequantized inputs)" : "");
+    }
+    if (integer > 0 || !float_on_dq.empty())
+      fmt::print("quantized: {} node(s) on integer kernels, {} in float on dequantized inputs\n",
+                 integer, float_on_dq.size());
   }
   if (a.graph) fmt::print("\n{}", graph_text);
   return 0;

@@ -1,12 +1,13 @@
 // condense quantize MODEL -o OUT [--mode static|dynamic|weight-only] [--calib SPEC | --calib-table
 // FILE] [--method M] [--per-channel] [--bits 8|4] [--group N] [--reduce-range] [--exclude REGEX]
-// [--recipe FILE] [--dtype fp16|bf16] [calibration options]
+// [--recipe FILE] [--dtype fp16|bf16] [--format qdq|qoperator] [calibration options]
 //
 // Writes the quantized model as ONNX: QDQ (QuantizeLinear/DequantizeLinear) at opset 13, or
-// opset 21 where int4 or blocked weights need it; dynamic mode as DynamicQuantizeLinear +
-// MatMulInteger; --dtype as fp16 (opset 13) or bf16 (opset 22) with Cast nodes at the edges.
-// The output passes the ONNX checker where its opset allows, re-imports, and is written
-// atomically, never over the input.
+// opset 21 where int4 or blocked weights need it; static with --format qoperator as QLinearConv /
+// QLinearMatMul / com.microsoft QLinearAdd (the graph condense runs on its integer kernels);
+// dynamic mode as DynamicQuantizeLinear + MatMulInteger; --dtype as fp16 (opset 13) or bf16 (opset
+// 22) with Cast nodes at the edges. The output passes the ONNX checker where its opset allows,
+// re-imports, and is written atomically, never over the input.
 #include <condense/file.h>
 #include <condense/onnx.h>
 #include <condense/quant.h>
@@ -24,7 +25,7 @@ namespace condense::cli {
 namespace {
 
 struct QuantizeArgs : QuantArgs {
-  std::string calib_table, dtype;
+  std::string calib_table, dtype, format = "qdq";
 };
 
 // Serializes, checks (ONNX checker where its opset allows; condense's own importer always) and
@@ -85,6 +86,10 @@ int run_quantize(const QuantizeArgs& a) {
   if (!a.calib_table.empty() && same_file(a.output, a.calib_table))
     return fail(
         Status::errorf("-o '{}' is the calibration table; write the model elsewhere", a.output));
+  if (a.format != "qdq" && a.format != "qoperator")
+    return fail(Status::errorf("--format '{}' is not qdq or qoperator", a.format));
+  if (!a.dtype.empty() && a.format != "qdq")
+    return fail(Status::error("--format qoperator is for static int8 quantization, not --dtype"));
   if (!a.dtype.empty()) return run_dtype(a, std::move(*model));
 
   auto options = build_quantize_options(a);
@@ -99,6 +104,9 @@ int run_quantize(const QuantizeArgs& a) {
     return fail(
         Status::error("give --calib (calibrate now) or --calib-table (a table from "
                       "condense calibrate), not both"));
+  if (!is_static && a.format != "qdq")
+    return fail(Status::errorf("--format {} needs --mode static (got --mode {})", a.format,
+                               quant::mode_name(options->mode)));
   if (is_static && a.calib.empty() && a.calib_table.empty())
     return fail(Status::error("static quantization needs calibration: --calib SPEC (data) or "
                               "--calib-table FILE (from condense calibrate)"),
@@ -131,14 +139,30 @@ int run_quantize(const QuantizeArgs& a) {
       a.calib_table.empty() ? "" : fmt::format("ranges from {}", a.calib_table);
   q->graph.metadata["condense.quantization"] = describe_scheme(*options, ranges_from);
   if (!normalize.empty()) q->graph.metadata[kNormalizeKey] = normalize;
+  std::string qoperator_note;
+  if (a.format == "qoperator") {
+    auto lowered = quant::to_qoperator(std::move(q->graph));
+    if (!lowered) return fail(lowered.status().with_context("lowering to QOperator form"));
+    q->graph = std::move(lowered->graph);
+    qoperator_note = fmt::format("; QOperator form: {} integer node(s)", lowered->lowered.size());
+    if (!lowered->left_in_float.empty()) {
+      std::string names;
+      for (size_t i = 0; i < lowered->left_in_float.size() && i < 6; ++i)
+        names += fmt::format("{}{}", i ? ", " : "", lowered->left_in_float[i]);
+      if (lowered->left_in_float.size() > 6) names += ", ...";
+      qoperator_note += fmt::format(", {} kept in QDQ form with float compute ({})",
+                                    lowered->left_in_float.size(), names);
+    }
+  }
   auto written = write_model(q->graph, a.output, a.model);
   if (!written) return fail(written.status());
   const double before = static_cast<double>(std::filesystem::file_size(a.model));
   fmt::print(
       "wrote {}: {}; {} node(s) quantized, {} excluded; {} -> {} ({:.2f}x smaller), "
-      "opset {}\n",
+      "opset {}{}\n",
       a.output, describe_scheme(*options, ranges_from), q->quantized.size(), q->excluded.size(),
-      size_str(before), size_str(double(*written)), before / double(*written), q->opset);
+      size_str(before), size_str(double(*written)), before / double(*written), q->opset,
+      qoperator_note);
   return 0;
 }
 
@@ -157,6 +181,9 @@ Command make_quantize_command() {
                 ->check(CLI::ExistingFile);
             c->add_option("--dtype", a->dtype,
                           "fp16 or bf16: convert weights and compute instead of int quantization");
+            c->add_option("--format", a->format,
+                          "static: qdq (default; Quantize/DequantizeLinear around float ops) or "
+                          "qoperator (QLinearConv, QLinearMatMul, com.microsoft QLinearAdd, ...)");
             add_calibration_options(c, *a, false);
             add_scheme_options(c, *a);
             return [a] { return run_quantize(*a); };

@@ -30,6 +30,9 @@ bool activation_supported(const FusedActivation& act);
 dnnl::memory::desc plain_f32(const dnnl::memory::dims& dims);
 // f32 memory::desc of `dims` (rank 3 to 5 when blocked) in `layout`.
 dnnl::memory::desc f32_desc(const dnnl::memory::dims& dims, Layout layout);
+// u8 / s8 memory::desc of `dims` (rank 3 to 5): plain (nchw) or blocked, which for 8-bit
+// integers is channels-last (nhwc; kernels/layout.h).
+dnnl::memory::desc int8_desc(const dnnl::memory::dims& dims, DType dtype, Layout layout);
 dnnl::memory::dims to_dims(std::span<const int64_t> s);
 
 // Small cache keyed by input shapes: a model sees one or two shapes (batch sizes), so a linear

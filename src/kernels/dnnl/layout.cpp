@@ -17,6 +17,8 @@ int64_t channel_block() {
 }
 
 bool blockable(DType dtype, const Shape& shape) {
+  if (dtype == DType::U8 || dtype == DType::I8)  // channels-last
+    return shape.size() >= 3 && shape.size() <= 5 && shape_numel(shape) > 0;
   return dtype == DType::F32 && shape.size() >= 3 && shape.size() <= 5 && shape[1] > 0 &&
          shape[1] % channel_block() == 0 && shape_numel(shape) > 0;
 }
@@ -44,11 +46,31 @@ dnnl::memory::desc f32_desc(const dnnl::memory::dims& dims, Layout layout) {
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, tag);
 }
 
+dnnl::memory::desc int8_desc(const dnnl::memory::dims& dims, DType dtype, Layout layout) {
+  using T = dnnl::memory::format_tag;
+  const auto dt = dtype == DType::U8 ? dnnl::memory::data_type::u8 : dnnl::memory::data_type::s8;
+  T tag = T::undef;
+  switch (dims.size()) {
+    case 3:
+      tag = layout == Layout::Plain ? T::ncw : T::nwc;
+      break;
+    case 4:
+      tag = layout == Layout::Plain ? T::nchw : T::nhwc;
+      break;
+    case 5:
+      tag = layout == Layout::Plain ? T::ncdhw : T::ndhwc;
+      break;
+    default:
+      break;
+  }
+  return dnnl::memory::desc(dims, dt, tag);
+}
+
 }  // namespace dnnl_internal
 
 namespace {
-// Reorders between the plain and blocked forms of one f32 tensor; primitives are cached per
-// shape, direction and thread.
+// Reorders between the plain and blocked forms of one f32 or 8-bit tensor; primitives are cached
+// per shape, direction and thread.
 Status convert(const Tensor& src, Tensor& dst, Layout from_layout) {
   using namespace dnnl_internal;
   const Layout to_layout = from_layout == Layout::Plain ? Layout::Blocked : Layout::Plain;
@@ -61,14 +83,18 @@ Status convert(const Tensor& src, Tensor& dst, Layout from_layout) {
     dnnl::reorder prim;
   };
   thread_local ShapeCache<Entry> cache;
-  const Shape key_b = {static_cast<int64_t>(from_layout)};
+  const Shape key_b = {static_cast<int64_t>(from_layout), static_cast<int64_t>(src.dtype())};
+  const bool is_int8 = src.dtype() != DType::F32;
+  auto desc = [&](const dnnl::memory::dims& dims, Layout l) {
+    return is_int8 ? int8_desc(dims, src.dtype(), l) : f32_desc(dims, l);
+  };
   try {
     Entry* e = cache.find(src.shape(), key_b);
     if (!e) {
       const dnnl::memory::dims dims = to_dims(src.shape());
       Entry fresh;
-      fresh.from = dnnl::memory(f32_desc(dims, from_layout), cpu_engine(), nullptr);
-      fresh.to = dnnl::memory(f32_desc(dims, to_layout), cpu_engine(), nullptr);
+      fresh.from = dnnl::memory(desc(dims, from_layout), cpu_engine(), nullptr);
+      fresh.to = dnnl::memory(desc(dims, to_layout), cpu_engine(), nullptr);
       fresh.prim = dnnl::reorder(fresh.from, fresh.to);
       e = &cache.insert(src.shape(), key_b, std::move(fresh));
     }

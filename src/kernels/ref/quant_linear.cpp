@@ -1,6 +1,7 @@
 // Reference kernels for integer matmul / conv: MatMulInteger, QLinearMatMul, ConvInteger,
 // QLinearConv. Operands are widened to int32 with their zero points subtracted, products are
 // accumulated in int32, and the QLinear* ops requantize with round half to even + saturation.
+#include <algorithm>
 #include <cmath>
 
 #include "core/dispatch.h"
@@ -67,6 +68,13 @@ void matmul_i32(const std::vector<int32_t>& a, const Shape& a_shape0, const std:
   }
 }
 
+// A Relu fused by the QDQ lowering (passes/lower_qdq.cpp: "_activation" = Relu where the
+// output's saturation does not imply it): relu before quantizing is a clamp at the zero point.
+void clamp_fused_relu(const KernelCtx& ctx, std::vector<int32_t>& q, int32_t zy) {
+  if (ctx.node.attr_string("_activation", "") != "Relu") return;
+  for (int32_t& v : q) v = std::max(v, zy);
+}
+
 // Rounds v to the precision of dtype t (f16/bf16), as arithmetic in that type would.
 float round_to(DType t, float v) {
   if (t == DType::F16) return static_cast<float>(Half(v));
@@ -117,6 +125,7 @@ Status ref_QLinearMatMul(KernelCtx& ctx) {
     const float mult = round_to(st, round_to(st, ma * mb) / sy[0]);
     q[i] = quantize_value(static_cast<double>(acc[i]) * mult, zy, r);
   }
+  clamp_fused_relu(ctx, q, zy);
   store_from_i32(y, q);
   return Status::ok();
 }
@@ -245,6 +254,7 @@ Status ref_QLinearConv(KernelCtx& ctx) {
     const int64_t v = static_cast<int64_t>(acc[i]) + (bias.empty() ? 0 : bias[m]);
     q[i] = quantize_value(static_cast<double>(v) * mult, zy, r);
   }
+  clamp_fused_relu(ctx, q, zy);
   store_from_i32(y, q);
   return Status::ok();
 }

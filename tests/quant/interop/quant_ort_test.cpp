@@ -1,7 +1,9 @@
 // Quantized models condense writes, run in ONNX Runtime (onnxruntime-node via
 // tests/interop/ort_run.js) and in condense (the exported file re-imported), on the same seeded
 // input. ORT executes the QDQ graph with its integer kernels (QLinearConv, QGemm, MatMulInteger,
-// ...), condense with Q/DQ reference kernels around float ops: the outputs must agree within one
+// ...), condense lowers it the same way at load (passes/lower_qdq.cpp) and runs its integer
+// kernels (what it cannot lower: Q/DQ reference kernels around float ops); QOperator exports
+// (to_qoperator) run as they are in both. The outputs must agree within one
 // quantization step of the output (its DequantizeLinear scale) on each element, which holds when
 // both round and saturate as ONNX specifies. Skipped (with the reason) without node or
 // onnxruntime-node.
@@ -177,6 +179,33 @@ std::vector<Case> cases() {
                  QuantizeOptions o;
                  o.weights.granularity = Granularity::PerChannel;
                  return static_model(o, std::move(m), {3, 32, 32});
+               },
+               1.0, 0, Shape{8, 3, 32, 32}, r20});
+  // QOperator form (--format qoperator): QLinearConv / QLinearMatMul / com.microsoft QLinearAdd,
+  // as condense runs it on its integer kernels; ORT runs the same ops.
+  auto qoperator = [](Result<ir::Graph> qdq) -> Result<ir::Graph> {
+    if (!qdq) return qdq.status();
+    CONDENSE_ASSIGN_OR_RETURN(QOperatorResult r, to_qoperator(std::move(*qdq)));
+    if (r.lowered.empty()) return Status::error("nothing was lowered to QOperator form");
+    return std::move(r.graph);
+  };
+  c.push_back({"qoperator_u8_per_channel", [qoperator] {
+                 QuantizeOptions o;
+                 o.weights.granularity = Granularity::PerChannel;
+                 return qoperator(static_model(o));
+               }});
+  c.push_back({"qoperator_s8s8_symmetric", [qoperator] {
+                 QuantizeOptions o;
+                 o.activations.dtype = DType::I8;
+                 o.activations.symmetric = true;
+                 return qoperator(static_model(o));
+               }});
+  c.push_back({"qoperator_resnet20_per_channel",
+               [r20, qoperator]() -> Result<ir::Graph> {
+                 CONDENSE_ASSIGN_OR_RETURN(ir::Graph m, onnx::import_file(r20));
+                 QuantizeOptions o;
+                 o.weights.granularity = Granularity::PerChannel;
+                 return qoperator(static_model(o, std::move(m), {3, 32, 32}));
                },
                1.0, 0, Shape{8, 3, 32, 32}, r20});
   return c;
