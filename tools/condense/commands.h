@@ -26,7 +26,8 @@ struct Command {
   X(train)                       \
   X(eval)                        \
   X(calibrate)                   \
-  X(quantize)
+  X(quantize)                    \
+  X(qat)
 
 #define CONDENSE_X(name) Command make_##name##_command();
 CONDENSE_CLI_COMMANDS(CONDENSE_X)
