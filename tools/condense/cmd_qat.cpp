@@ -130,6 +130,10 @@ int run_qat(const QatArgs& a) {
   }
   std::fflush(log);
 
+  // The learned scales stay positive: projected onto [kMinScale, inf) after every step (a tiny
+  // per-channel scale can otherwise cross zero in one step).
+  topts->clamp_params = "_fq_scale$";
+  topts->clamp_min = quant::kMinScale;
   auto trainer = train::Trainer::create(std::move(qat->graph), *topts);
   if (!trainer) return fail(trainer.status());
   train::Trainer& t = **trainer;
