@@ -44,9 +44,14 @@ struct TrainerOptions {
   LossSpec loss{};          // against the class labels
   ParamSelection params{};  // which float initializers train (regexes)
   OptimizerOptions optimizer{};
-  ScheduleSpec schedule{};         // created by set_schedule() / fit() once steps are known
-  double clip_norm = 0;            // > 0: clip_grad_norm to this before every step
-  double clip_value = 0;           // > 0: clip_grad_value
+  ScheduleSpec schedule{};  // created by set_schedule() / fit() once steps are known
+  double clip_norm = 0;     // > 0: clip_grad_norm to this before every step
+  double clip_value = 0;    // > 0: clip_grad_value
+  // Parameters whose name matches this regex (searched) are clamped to >= clamp_min after every
+  // optimizer step (projected gradient descent); empty: none. QAT keeps its learned
+  // quantization scales positive this way ("_fq_scale$").
+  std::string clamp_params;
+  float clamp_min = 0;
   bool batchnorm_training = true;  // false: running statistics frozen (--freeze-bn)
   bool dropout_training = true;
   int threads = 0;     // the Session's; 0: every core

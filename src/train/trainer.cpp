@@ -4,10 +4,12 @@
 #include <condense/trainer.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
 #include <map>
+#include <regex>
 
 #include "train/model_io.h"
 
@@ -28,6 +30,7 @@ struct Trainer::Impl {
   std::vector<Tensor> values;
   std::vector<std::string> param_names;
   int64_t param_count = 0;
+  std::vector<size_t> clamped;  // indices of parameters clamped to >= options.clamp_min
   std::unique_ptr<Optimizer> optimizer;
   std::optional<LrSchedule> schedule;
   std::unique_ptr<Session> session;
@@ -104,6 +107,16 @@ Result<std::unique_ptr<Trainer>> Trainer::create(ir::Graph model, const TrainerO
     impl->param_names.push_back(name);
     impl->param_count += impl->values[i].numel();
   }
+  if (!options.clamp_params.empty()) {
+    std::regex re;
+    try {
+      re = std::regex(options.clamp_params, std::regex::ECMAScript);
+    } catch (const std::regex_error& e) {
+      return Status::errorf("invalid clamp_params regex '{}': {}", options.clamp_params, e.what());
+    }
+    for (size_t i = 0; i < impl->param_names.size(); ++i)
+      if (std::regex_search(impl->param_names[i], re)) impl->clamped.push_back(i);
+  }
   CONDENSE_ASSIGN_OR_RETURN(impl->optimizer,
                             Optimizer::create(options.optimizer, std::move(opt_params)));
   SessionOptions sopts;
@@ -179,6 +192,10 @@ Result<StepStats> Trainer::step(const data::Batch& batch, int64_t step, uint64_t
   if (m.schedule)
     if (auto mom = m.schedule->momentum(step)) m.optimizer->set_momentum(*mom);
   CONDENSE_TRY(m.optimizer->step(grads));
+  for (size_t i : m.clamped) {
+    float* p = m.values[i].data<float>();
+    for (int64_t k = 0; k < m.values[i].numel(); ++k) p[k] = std::max(p[k], m.options.clamp_min);
+  }
   for (size_t j = 0; j < m.states.size(); ++j)
     m.values[m.params.size() + j] = out[m.states[j].output];
   return st;

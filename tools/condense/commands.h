@@ -28,7 +28,8 @@ struct Command {
   X(calibrate)                   \
   X(quantize)                    \
   X(sensitivity)                 \
-  X(compare)
+  X(compare)                     \
+  X(qat)
 
 #define CONDENSE_X(name) Command make_##name##_command();
 CONDENSE_CLI_COMMANDS(CONDENSE_X)

@@ -1,0 +1,157 @@
+// `condense qat` end to end on a small CNN and an npz data set: the exported QDQ model (int4 /
+// int8 weights, opset 21 / 13) loads and evaluates, --resume continues a run, and bad input (bad
+// --bits, a model with nothing to quantize, -o naming the input) is one `error:` line, a
+// non-zero exit and no output file.
+#include <condense/file.h>
+#include <condense/npy.h>
+#include <condense/onnx.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "quant_test_util.h"
+
+namespace fs = std::filesystem;
+using namespace condense;
+using namespace condense::quant_test;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+class QatCli : public ::testing::Test {
+ protected:
+  fs::path dir;
+  std::string model, data;
+  struct Run {
+    int rc = -1;
+    std::string out, err;
+  };
+
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir =
+        fs::temp_directory_path() / fmt::format("condense_qat_cli_{}_{}", info->name(), ::getpid());
+    fs::remove_all(dir);
+    fs::create_directories(dir / "data");
+    model = write_model("model.onnx", small_cnn());
+    Tensor x = random_tensor({48, 3, 8, 8}, 1.0f, 3, 0.2f);
+    std::vector<int64_t> labels(48);
+    for (int64_t i = 0; i < 48; ++i) labels[i] = i % 10;
+    CONDENSE_CHECK(write_file_atomic((dir / "data" / "x.npy").string(), npy::serialize(x)).is_ok());
+    CONDENSE_CHECK(write_file_atomic((dir / "data" / "y.npy").string(),
+                                     npy::serialize(Tensor::from_vector<int64_t>(labels, {48})))
+                       .is_ok());
+    data = "npz:" + (dir / "data").string();
+  }
+  void TearDown() override { fs::remove_all(dir); }
+
+  std::string path(const std::string& name) const { return (dir / name).string(); }
+
+  std::string write_model(const std::string& name, const ir::Graph& g) const {
+    auto bytes = onnx::export_bytes(g);
+    CONDENSE_CHECK_MSG(bytes.is_ok(), bytes.status().message().c_str());
+    CONDENSE_CHECK(write_file_atomic(path(name), *bytes).is_ok());
+    return path(name);
+  }
+
+  Run cli(const std::string& args) const {
+    Run r;
+    const std::string cmd = fmt::format("OMP_WAIT_POLICY=PASSIVE '{}' {} >'{}' 2>'{}'",
+                                        CONDENSE_CLI_PATH, args, path(".stdout"), path(".stderr"));
+    const int status = std::system(cmd.c_str());
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = slurp(dir / ".stdout");
+    r.err = slurp(dir / ".stderr");
+    return r;
+  }
+
+  std::string qat_args(const std::string& extra) const {
+    return fmt::format("qat '{}' --data '{}' --val none --batch 16 --threads 2 {}", model, data,
+                       extra);
+  }
+
+  // One "error: ..." line (and at most a "hint: ..." line), a non-zero exit, nothing written.
+  void expect_clean_error(const Run& r, const std::string& needle, const std::string& out) {
+    EXPECT_NE(r.rc, 0);
+    EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
+    int lines = 0;
+    for (char ch : r.err) lines += ch == '\n';
+    EXPECT_LE(lines, 2) << r.err;
+    EXPECT_FALSE(fs::exists(out)) << out << " was written";
+  }
+};
+
+}  // namespace
+
+TEST_F(QatCli, Int4ExportLoadsAndEvaluates) {
+  const std::string out = path("out.qat.onnx");
+  Run r = cli(qat_args(fmt::format("--bits 4 --epochs 1 --lr 0.01 -o '{}'", out)));
+  ASSERT_EQ(r.rc, 0) << r.err << r.out;
+  EXPECT_NE(r.out.find("FakeQuantize on 4 weight(s), 6 activation(s), 3 bias(es)"),
+            std::string::npos)
+      << r.out;
+  auto g = onnx::import_file(out);
+  ASSERT_TRUE(g) << g.status().message();
+  EXPECT_EQ(g->opset_imports.at(""), 21);
+  EXPECT_EQ(count_op(*g, OpKind::FakeQuantize), 0);
+  EXPECT_EQ(count_op(*g, OpKind::QuantizeLinear), 6);
+  const ir::Value* w = g->find_value("conv1.weight_q");
+  ASSERT_TRUE(w && w->is_constant());
+  EXPECT_EQ(w->constant->dtype(), DType::I4);
+  Run e = cli(fmt::format("eval '{}' --data '{}' --split train", out, data));
+  EXPECT_EQ(e.rc, 0) << e.err;
+  EXPECT_NE(e.out.find("top-1"), std::string::npos) << e.out;
+}
+
+TEST_F(QatCli, Int8ByDefaultAndResume) {
+  const std::string out = path("out8.onnx");
+  Run r = cli(qat_args(fmt::format("--epochs 1 -o '{}'", out)));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto g = onnx::import_file(out);
+  ASSERT_TRUE(g) << g.status().message();
+  EXPECT_EQ(g->opset_imports.at(""), 13);
+  EXPECT_EQ(g->find_value("conv1.weight_q")->constant->dtype(), DType::I8);
+  const std::string ckpt = path("out8.ckpt.npz");
+  ASSERT_TRUE(fs::exists(ckpt));
+  const std::string out2 = path("out8b.onnx");
+  Run again = cli(qat_args(fmt::format("--epochs 2 --resume '{}' -o '{}'", ckpt, out2)));
+  ASSERT_EQ(again.rc, 0) << again.err;
+  EXPECT_NE(again.err.find("resuming from"), std::string::npos) << again.err;
+  EXPECT_NE(again.out.find("epoch 2/2"), std::string::npos) << again.out;
+  EXPECT_EQ(again.out.find("epoch 1/2"), std::string::npos) << again.out;
+  EXPECT_TRUE(fs::exists(out2));
+}
+
+TEST_F(QatCli, BadInputIsOneErrorAndWritesNothing) {
+  const std::string out = path("bad.onnx");
+  expect_clean_error(cli(qat_args(fmt::format("--bits 3 -o '{}'", out))), "--bits 3", out);
+  expect_clean_error(cli(qat_args(fmt::format("--activation-bits 4 -o '{}'", out))),
+                     "--activation-bits 4", out);
+  expect_clean_error(cli(qat_args(fmt::format("-o '{}'", model))), "is the input model",
+                     model + "x");
+  expect_clean_error(cli(qat_args(fmt::format("--method nope -o '{}'", out))), "nope", out);
+  // A model with nothing to quantize: Relu only.
+  ir::Graph g;
+  ir::Value* x = g.add_input("input", DType::F32, {ir::Dim::sym("N"), 3, 8, 8});
+  ir::Value* f = g.add_node(OpKind::Flatten, {x}, 1, "flatten")->outputs[0];
+  ir::Value* y = g.add_node(OpKind::Relu, {f}, 1, "relu")->outputs[0];
+  y->has_shape = true;
+  y->dims = {ir::Dim::sym("N"), 192};
+  g.outputs.push_back(y);
+  g.opset_imports[""] = 13;
+  const std::string relu = write_model("relu.onnx", g);
+  Run r = cli(fmt::format("qat '{}' --data '{}' --val none -o '{}'", relu, data, out));
+  expect_clean_error(r, "no node is quantized", out);
+  EXPECT_FALSE(fs::exists(path("bad.ckpt.npz")));
+}
