@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "kernels/lowbit/lowbit_packed.h"
@@ -204,9 +205,11 @@ void quantize_blocks_s8(const float* x, int64_t M, const PackedWeightOnly& p, Lo
     for (int64_t b = 0; b < p.blocks; ++b) {
       const int64_t k0 = b * B, k1 = std::min(K, k0 + B);
       __m512 amax = _mm512_setzero_ps();
+      __mmask16 nan = 0;
       for (int64_t k = k0; k < k1; k += 16) {
         const __m512 v = _mm512_maskz_loadu_ps(column_mask(k, k1), xr + k);
         amax = _mm512_max_ps(_mm512_and_ps(v, sign), amax);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
       }
       const float a = _mm512_reduce_max_ps(amax);
       const __m512 inv = _mm512_set1_ps(a > 0 ? 127.f / a : 0.f);
@@ -220,7 +223,8 @@ void quantize_blocks_s8(const float* x, int64_t M, const PackedWeightOnly& p, Lo
         _mm_mask_storeu_epi8(qr + k, mk, _mm512_cvtepi32_epi8(q));
       }
       if (k1 < k0 + B) std::memset(qr + k1, 0, static_cast<size_t>(k0 + B - k1));
-      s.xscale[m * p.blocks + b] = a / 127.f;
+      // A NaN in the block makes its scale NaN, so the row's outputs are NaN as in f32.
+      s.xscale[m * p.blocks + b] = nan ? std::numeric_limits<float>::quiet_NaN() : a / 127.f;
       s.xsum[m * p.blocks + b] = _mm512_reduce_add_epi32(sum);
     }
   }
