@@ -93,7 +93,9 @@ INSTANTIATE_TEST_SUITE_P(
                       HalfCase{DType::F16, 1, 64, 17, true, true, true, false},
                       HalfCase{DType::F16, 64, 100, 48, true, false, true, true},
                       HalfCase{DType::F16, 3, 33, 1, false, false, false, false},
-                      HalfCase{DType::F16, 5, 512, 130, false, false, false, true}),
+                      HalfCase{DType::F16, 5, 512, 130, false, false, false, true},
+                      // >= 8 rows: K in blocks of 256 (two here, the second partial).
+                      HalfCase{DType::F16, 9, 300, 70, true, true, true, false}),
     [](const auto& info) { return "case" + std::to_string(info.index); });
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <random>
 
 #include "kernels/lowbit/lowbit_packed.h"
@@ -106,7 +107,7 @@ TEST_P(DynamicInt8Test, MatchesUnfusedGraph) {
   ASSERT_TRUE(fused_ref.is_ok()) << fused_ref.status().message();
   ASSERT_TRUE(unfused.is_ok()) << unfused.status().message();
   EXPECT_EQ((*fast)->report().size(), 1u) << "the pattern should fuse into one node";
-  EXPECT_EQ(kernel_of(**fast, "DynamicQuantMatMul"), "matmul_dynamic_u8s8_avx512vnni");
+  EXPECT_EQ(kernel_of(**fast, "DynamicQuantMatMul"), "matmul_dynamic_u8s8_avx512vnni_dnnl");
   EXPECT_EQ(kernel_of(**fused_ref, "DynamicQuantMatMul"), "ref");
   std::mt19937 rng(5);
   for (int rep = 0; rep < 2; ++rep) {
@@ -126,16 +127,18 @@ TEST_P(DynamicInt8Test, MatchesUnfusedGraph) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, DynamicInt8Test,
-                         ::testing::Values(DynCase{{1, 4096}, 256, DType::I8, true, true},
-                                           DynCase{{1, 1}, 1, DType::I8, false, false},
-                                           DynCase{{1, 7}, 17, DType::I8, true, false},
-                                           DynCase{{3, 100}, 50, DType::U8, true, true},
-                                           DynCase{{64, 130}, 100, DType::I8, false, true},
-                                           DynCase{{64, 256}, 64, DType::U8, false, false},
-                                           DynCase{{5, 33}, 129, DType::I8, true, true},
-                                           DynCase{{2, 3, 40}, 20, DType::U8, true, true}),
-                         [](const auto& info) { return "case" + std::to_string(info.index); });
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, DynamicInt8Test,
+    ::testing::Values(
+        DynCase{{1, 4096}, 256, DType::I8, true, true}, DynCase{{1, 1}, 1, DType::I8, false, false},
+        DynCase{{1, 7}, 17, DType::I8, true, false}, DynCase{{3, 100}, 50, DType::U8, true, true},
+        DynCase{{64, 130}, 100, DType::I8, false, true},
+        DynCase{{64, 256}, 64, DType::U8, false, false},
+        DynCase{{5, 33}, 129, DType::I8, true, true},
+        DynCase{{2, 3, 40}, 20, DType::U8, true, true},
+        // 15 rows: the own VNNI kernel; 16: oneDNN's int8 matmul.
+        DynCase{{15, 70}, 33, DType::U8, true, true}, DynCase{{16, 70}, 33, DType::U8, true, true}),
+    [](const auto& info) { return "case" + std::to_string(info.index); });
 
 // ---- weight-only -----------------------------------------------------------------------------
 
@@ -284,6 +287,24 @@ INSTANTIATE_TEST_SUITE_P(
                       WoCase{5, 130, 64, DType::U8, 0, true, true, false, true},
                       WoCase{64, 512, 80, DType::I8, 0, false, false, false, false}),
     [](const auto& info) { return "case" + std::to_string(info.index); });
+
+// A NaN in x reaches every output of its row, as in f32 (the int8 codes alone would hide it).
+TEST(WeightOnlyNaN, PropagatesToTheRow) {
+  if (!have_vnni()) GTEST_SKIP() << "CPU lacks AVX-512 VNNI";
+  WoCase c{2, 256, 20, DType::I4, 128, false, false, false, false};
+  auto s = Session::create(weight_only_graph(c).g, {.threads = 2});
+  ASSERT_TRUE(s.is_ok()) << s.status().message();
+  ASSERT_EQ(kernel_of(**s, "WeightOnlyMatMul"), "matmul_w4a8_avx512vnni");
+  Tensor x = Tensor::empty(DType::F32, {2, 256});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.5f;
+  x.data<float>()[300] = std::numeric_limits<float>::quiet_NaN();  // row 1, block 0
+  auto y = (*s)->run({x});
+  ASSERT_TRUE(y.is_ok()) << y.status().message();
+  for (int64_t n = 0; n < c.N; ++n) {
+    EXPECT_FALSE(std::isnan((*y)[0].data<float>()[n])) << "row 0 column " << n;
+    EXPECT_TRUE(std::isnan((*y)[0].data<float>()[c.N + n])) << "row 1 column " << n;
+  }
+}
 
 // Blocks that are not a multiple of 8 are left to the reference kernel, still fused.
 TEST(WeightOnlyFallback, OddBlockRunsReference) {

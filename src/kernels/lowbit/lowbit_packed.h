@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
+#include <utility>
 
 namespace condense::lowbit {
 
@@ -86,6 +87,14 @@ struct LowbitScratch {
 bool cpu_has_avx512_vnni();
 void dynamic_int8_matmul_avx512vnni(const PackedDynamicInt8& p, const float* x, int64_t M, float* y,
                                     LowbitScratch& s);
+// The two halves of dynamic_int8_matmul_avx512vnni around an integer GEMM done elsewhere
+// (oneDNN, AMX): x -> s.xq (M x K_pad codes) and s.xsum (row sums), returning (x_scale, x_zp);
+// then y = float(acc - w_zp * (rowsum - K * x_zp)) * (x_scale * w_scale) + bias, where acc
+// (M, N) = sum over k of (x_q - x_zp) * w (signed weights).
+std::pair<float, int32_t> dynamic_quantize_avx512(const PackedDynamicInt8& p, const float* x,
+                                                  int64_t M, LowbitScratch& s);
+void dynamic_int8_epilogue_avx512(const PackedDynamicInt8& p, const int32_t* acc, int64_t M,
+                                  const LowbitScratch& s, float x_scale, int32_t x_zp, float* y);
 void weight_only_matmul_avx512vnni(const PackedWeightOnly& p, const float* x, int64_t M, float* y,
                                    LowbitScratch& s);
 void weight_only_matmul_f32_avx512(const PackedWeightOnly& p, const float* x, int64_t M, float* y);

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "kernels/lowbit/lowbit_packed.h"
@@ -204,9 +205,11 @@ void quantize_blocks_s8(const float* x, int64_t M, const PackedWeightOnly& p, Lo
     for (int64_t b = 0; b < p.blocks; ++b) {
       const int64_t k0 = b * B, k1 = std::min(K, k0 + B);
       __m512 amax = _mm512_setzero_ps();
+      __mmask16 nan = 0;
       for (int64_t k = k0; k < k1; k += 16) {
         const __m512 v = _mm512_maskz_loadu_ps(column_mask(k, k1), xr + k);
         amax = _mm512_max_ps(_mm512_and_ps(v, sign), amax);
+        nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
       }
       const float a = _mm512_reduce_max_ps(amax);
       const __m512 inv = _mm512_set1_ps(a > 0 ? 127.f / a : 0.f);
@@ -220,7 +223,8 @@ void quantize_blocks_s8(const float* x, int64_t M, const PackedWeightOnly& p, Lo
         _mm_mask_storeu_epi8(qr + k, mk, _mm512_cvtepi32_epi8(q));
       }
       if (k1 < k0 + B) std::memset(qr + k1, 0, static_cast<size_t>(k0 + B - k1));
-      s.xscale[m * p.blocks + b] = a / 127.f;
+      // A NaN in the block makes its scale NaN, so the row's outputs are NaN as in f32.
+      s.xscale[m * p.blocks + b] = nan ? std::numeric_limits<float>::quiet_NaN() : a / 127.f;
       s.xsum[m * p.blocks + b] = _mm512_reduce_add_epi32(sum);
     }
   }
@@ -371,6 +375,35 @@ int64_t panel_groups(int64_t n_pad, int64_t panel) {
 }
 
 }  // namespace
+
+std::pair<float, int32_t> dynamic_quantize_avx512(const PackedDynamicInt8& p, const float* x,
+                                                  int64_t M, LowbitScratch& s) {
+  if (s.rows < M || s.xq.size() < M * p.K_pad) {
+    s.xq = AlignedArray<uint8_t>(M * p.K_pad);
+    s.xsum = AlignedArray<int32_t>(M);
+    s.rows = M;
+  }
+  return quantize_dynamic(x, M, p.K, p.K_pad, s);
+}
+
+void dynamic_int8_epilogue_avx512(const PackedDynamicInt8& p, const int32_t* acc, int64_t M,
+                                  const LowbitScratch& s, float x_scale, int32_t x_zp, float* y) {
+  const __m512 vxs = _mm512_set1_ps(x_scale);
+#pragma omp parallel for schedule(static) if (M * p.N > (1 << 15))
+  for (int64_t m = 0; m < M; ++m) {
+    const __m512i rs = _mm512_set1_epi32(s.xsum[m] - static_cast<int32_t>(p.K) * x_zp);
+    for (int64_t col = 0; col < p.N; col += 16) {
+      const __mmask16 mask = column_mask(col, p.N);
+      const __m512i a = _mm512_maskz_loadu_epi32(mask, acc + m * p.N + col);
+      const __m512i v =
+          _mm512_sub_epi32(a, _mm512_mullo_epi32(_mm512_load_si512(p.zp.data() + col), rs));
+      const __m512 sc = _mm512_mul_ps(vxs, _mm512_load_ps(p.scale.data() + col));
+      __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), sc);
+      if (p.bias.size() > 0) f = _mm512_add_ps(f, _mm512_load_ps(p.bias.data() + col));
+      _mm512_mask_storeu_ps(y + m * p.N + col, mask, f);
+    }
+  }
+}
 
 void dynamic_int8_matmul_avx512vnni(const PackedDynamicInt8& p, const float* x, int64_t M, float* y,
                                     LowbitScratch& s) {
