@@ -511,3 +511,43 @@ TEST(QGemmInt8, QuantizedAndFloatOutputs) {
 
 }  // namespace
 }  // namespace condense
+
+namespace condense {
+namespace {
+
+// ConvInteger (imported QOperator / dynamic models): int32 output, bit-identical.
+TEST(ConvIntegerInt8, BitExact) {
+  for (DType t : {DType::U8, DType::I8}) {
+    for (bool with_zp : {true, false}) {
+      SCOPED_TRACE(fmt::format("{} zero point {}", dtype_name(t), with_zp));
+      std::mt19937 rng(31);
+      Tensor x = random_int8(t, {2, 6, 9, 8}, rng);
+      auto build = [&] {
+        std::mt19937 wrng(37);
+        ir::Graph g;
+        ir::Value* vx = g.add_input("x", t, {2, 6, 9, 8});
+        std::vector<ir::Value*> ins = {
+            vx, g.add_constant("w", random_int8(DType::I8, {10, 3, 3, 3}, wrng))};
+        if (with_zp) {
+          ins.push_back(g.add_constant("xz", zp_scalar(t, t == DType::U8 ? 120 : -9)));
+          ins.push_back(g.add_constant("wz", Tensor::zeros(DType::I8, {})));
+        }
+        ir::Node* n = g.add_node(OpKind::ConvInteger, ins, 1, "convinteger");
+        n->attrs["group"] = ir::Attribute::of_int(2);
+        n->attrs["pads"] = ir::Attribute::of_ints({1, 0, 1, 2});
+        n->attrs["strides"] = ir::Attribute::of_ints({2, 1});
+        n->outputs[0]->dtype = DType::I32;
+        g.outputs.push_back(n->outputs[0]);
+        return g;
+      };
+      Diff d = run_both(build, {x});
+      ASSERT_GT(d.total, 0);
+      ASSERT_EQ(d.kernels.size(), 1u);
+      EXPECT_EQ(d.kernels[0], t == DType::U8 ? "dnnl_convinteger_u8s8" : "dnnl_convinteger_s8s8");
+      EXPECT_EQ(d.max_diff, 0) << d.differing << " of " << d.total << " differ";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace condense
