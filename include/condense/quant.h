@@ -337,6 +337,7 @@ struct QOperatorResult {
 // exactly as condense does when it loads such a model (passes/lower_qdq.cpp):
 //   DQ + DQ(W) [+ DQ(int32 bias)] -> Conv [-> Relu] -> Q  =>  QLinearConv
 //   DQ + DQ(B) -> MatMul -> Q                             =>  QLinearMatMul
+//   DQ + DQ(B) [+ DQ(int32 C)] -> Gemm [-> Q]             =>  com.microsoft QGemm
 //   DQ + DQ -> Add [-> Relu] -> Q                         =>  com.microsoft QLinearAdd
 //   DQ -> GlobalAveragePool -> Q                          =>  com.microsoft
 //   QLinearGlobalAveragePool

@@ -4,6 +4,8 @@
 //
 //   DQ(x) + DQ(W const) [+ DQ(int32 bias const)] -> Conv [-> Relu] -> Q   =>  QLinearConv
 //   DQ(a) + DQ(B const) -> MatMul [-> Relu] -> Q                          =>  QLinearMatMul
+//   DQ(a) + DQ(B const) [+ DQ(int32 C)] -> Gemm [-> Relu] [-> Q]          =>  QGemm (com.microsoft;
+//        f32 output when the Gemm's output is not quantized)
 //   DQ(a) + DQ(b) -> Add [-> Relu] -> Q                                   =>  QLinearAdd
 //   (com.microsoft) DQ(x) -> GlobalAveragePool -> Q                                       =>
 //   QLinearGlobalAveragePool DQ(x) -> Reshape / Flatten / Transpose / Squeeze / Unsqueeze / Slice /
@@ -247,11 +249,23 @@ class LowerQdqPass final : public Pass {
     std::unordered_set<const ir::Node*> removed;
     for (ir::Node* n : order) {
       if (removed.count(n)) continue;
-      if (n->op != OpKind::Conv && n->op != OpKind::MatMul && n->op != OpKind::Add &&
-          n->op != OpKind::GlobalAveragePool)
+      if (n->op != OpKind::Conv && n->op != OpKind::MatMul && n->op != OpKind::Gemm &&
+          n->op != OpKind::Add && n->op != OpKind::GlobalAveragePool)
         continue;
       if (n->outputs.empty() || !n->outputs[0]) continue;
       auto chain = out_chain(g, uses, reader, n, fuse_relu);
+      if (!chain && n->op == OpKind::Gemm) {
+        // A Gemm whose output stays float (a classifier's logits): QGemm with f32 output.
+        ir::Node* lowered = lower_gemm(g, n, nullptr, fuse_relu);
+        if (!lowered) continue;
+        ir::Value* y = n->outputs[0];
+        removed.insert(n);
+        g.remove_node(n);
+        lowered->outputs[0] = y;
+        y->producer = lowered;
+        changed = true;
+        continue;
+      }
       if (!chain) continue;
       ir::Node* lowered = nullptr;
       switch (n->op) {
@@ -260,6 +274,9 @@ class LowerQdqPass final : public Pass {
           break;
         case OpKind::MatMul:
           lowered = lower_matmul(g, n, *chain);
+          break;
+        case OpKind::Gemm:
+          lowered = lower_gemm(g, n, &*chain, fuse_relu);
           break;
         case OpKind::Add:
           lowered = lower_add(g, n, *chain);
@@ -302,6 +319,32 @@ class LowerQdqPass final : public Pass {
                           Tensor::zeros(w.q->constant->dtype(), w.scale->constant->shape()));
   }
 
+  // The int32 bias of a QLinear node from DQ(int32 const) `v`: rescaled to x_scale * w_scale[m]
+  // (ONNX's QLinearConv / ORT's QGemm bias scale) when the QDQ scale differs. Null when `v` is
+  // not such a DQ, has not M elements, or does not fit int32.
+  static ir::Value* requantized_bias(ir::Graph& g, ir::Value* v, float x_scale,
+                                     const Tensor& w_scale, int64_t M, const std::string& name) {
+    auto b = weight_dq(v);
+    if (!b || b->q->constant->dtype() != DType::I32 || b->q->constant->rank() != 1 ||
+        b->q->constant->numel() != M)
+      return nullptr;
+    const Tensor& bs = *b->scale->constant;
+    if (bs.numel() != 1 && bs.numel() != M) return nullptr;
+    const int64_t ns = w_scale.numel();
+    Tensor nb = Tensor::empty(DType::I32, {M});
+    bool same = true;
+    for (int64_t m = 0; m < M; ++m) {
+      const float target = x_scale * w_scale.data<float>()[ns == 1 ? 0 : m];
+      const float have = bs.data<float>()[bs.numel() == 1 ? 0 : m];
+      const double zb = b->zp ? b->zp->constant->get_f64(b->zp->constant->numel() == 1 ? 0 : m) : 0;
+      const double q = (b->q->constant->get_f64(m) - zb) * static_cast<double>(have) / target;
+      if (!std::isfinite(q) || std::fabs(q) > 2147483647.0) return nullptr;
+      nb.data<int32_t>()[m] = static_cast<int32_t>(std::nearbyint(q));
+      same &= have == target && zb == 0;
+    }
+    return same ? b->q : g.add_constant(g.fresh_name(name + "_bias_q"), nb);
+  }
+
   static ir::Node* lower_conv(ir::Graph& g, ir::Node* conv, const OutChain& c) {
     QParams px;
     if (!dq_producer(conv->input(0), &px)) return nullptr;
@@ -313,28 +356,10 @@ class LowerQdqPass final : public Pass {
     const int64_t ns = w->scale->constant->numel();
     if (ns != 1 && (ns != M || w->axis != 0)) return nullptr;
     if (w->zp && w->zp->constant->numel() != ns) return nullptr;
-    // Bias: int32, rescaled to x_scale * w_scale[m] (ONNX's QLinearConv bias scale).
     ir::Value* bias = nullptr;
     if (conv->input(2)) {
-      auto b = weight_dq(conv->input(2));
-      if (!b || b->q->constant->dtype() != DType::I32 || b->q->constant->rank() != 1 ||
-          b->q->constant->numel() != M)
-        return nullptr;
-      const Tensor& bs = *b->scale->constant;
-      if (bs.numel() != 1 && bs.numel() != M) return nullptr;
-      Tensor nb = Tensor::empty(DType::I32, {M});
-      bool same = true;
-      for (int64_t m = 0; m < M; ++m) {
-        const float target = px.s * w->scale->constant->data<float>()[ns == 1 ? 0 : m];
-        const float have = bs.data<float>()[bs.numel() == 1 ? 0 : m];
-        const double zb =
-            b->zp ? b->zp->constant->get_f64(b->zp->constant->numel() == 1 ? 0 : m) : 0;
-        const double v = (b->q->constant->get_f64(m) - zb) * static_cast<double>(have) / target;
-        if (!std::isfinite(v) || std::fabs(v) > 2147483647.0) return nullptr;
-        nb.data<int32_t>()[m] = static_cast<int32_t>(std::nearbyint(v));
-        same &= have == target && zb == 0;
-      }
-      bias = same ? b->q : g.add_constant(g.fresh_name(conv->name + "_bias_q"), nb);
+      bias = requantized_bias(g, conv->input(2), px.s, *w->scale->constant, M, conv->name);
+      if (!bias) return nullptr;
     }
     std::vector<ir::Value*> ins = {
         conv->input(0)->producer->inputs[0], px.scale,  px.zp, w->q, w->scale,
@@ -344,6 +369,46 @@ class LowerQdqPass final : public Pass {
     for (const auto& [k, a] : conv->attrs)
       if (k.empty() || k[0] != '_') q->attrs[k] = a;
     q->name = conv->name;
+    return q;
+  }
+
+  // Gemm (transA 0, alpha 1, beta 1) on DQ(a) and DQ(B const) [+ DQ(int32 C const)] -> QGemm
+  // (com.microsoft): quantized output when `c` (its Q) is given, else f32 output.
+  static ir::Node* lower_gemm(ir::Graph& g, ir::Node* gemm, const OutChain* c, bool fuse_relu) {
+    if (gemm->attr_int("transA", 0) != 0 || gemm->attr_float("alpha", 1.f) != 1.f ||
+        gemm->attr_float("beta", 1.f) != 1.f)
+      return nullptr;
+    const std::string act = gemm->attr_string("_activation", "");
+    if (!c && !act.empty() && (act != "Relu" || !fuse_relu)) return nullptr;
+    QParams pa;
+    if (!dq_producer(gemm->input(0), &pa)) return nullptr;
+    auto b = weight_dq(gemm->input(1));
+    if (!b) return nullptr;
+    const Tensor& bq = *b->q->constant;
+    if ((bq.dtype() != DType::I8 && bq.dtype() != DType::U8) || bq.rank() != 2) return nullptr;
+    const bool trans_b = gemm->attr_int("transB", 0) != 0;
+    const int64_t N = trans_b ? bq.dim(0) : bq.dim(1);
+    const int64_t ns = b->scale->constant->numel();
+    if (ns != 1 && (ns != N || b->axis != (trans_b ? 0 : 1))) return nullptr;
+    if (b->zp && b->zp->constant->numel() != ns) return nullptr;
+    ir::Value* bias = nullptr;
+    if (gemm->input(2)) {
+      bias = requantized_bias(g, gemm->input(2), pa.s, *b->scale->constant, N, gemm->name);
+      if (!bias) return nullptr;
+    }
+    std::vector<ir::Value*> ins = {
+        gemm->input(0)->producer->inputs[0], pa.scale, pa.zp, b->q, b->scale,
+        zero_zp(g, *b, gemm->name + "_b"),   bias};
+    if (c) {
+      ins.push_back(c->p.scale);
+      ins.push_back(c->p.zp);
+    }
+    ir::Node* q = make(g, OpKind::QGemm, ins, gemm->name);
+    q->attrs["transA"] = ir::Attribute::of_int(0);
+    q->attrs["transB"] = ir::Attribute::of_int(trans_b ? 1 : 0);
+    q->attrs["alpha"] = ir::Attribute::of_float(1.f);
+    if (!c && act == "Relu") q->attrs["_activation"] = ir::Attribute::of_string("Relu");
+    q->name = gemm->name;
     return q;
   }
 

@@ -419,3 +419,135 @@ TEST(QuantizeLinearInt8, BitExactWithTiesNaNAndSaturation) {
 
 }  // namespace
 }  // namespace condense
+
+namespace condense {
+namespace {
+
+// QGemm (com.microsoft): B constant s8 (transB or not), per-tensor or per-column scales, int32
+// bias, quantized (within one step) or f32 output (the reference's f32 operations: within 1e-5
+// relative), optional fused Relu.
+struct QGemmCase {
+  DType at = DType::U8;
+  int64_t M = 4, K = 32, N = 10;
+  bool trans_b = true, per_column = true, bias = true, quantized = true, relu = false;
+  int a_zp = 5, y_zp = 3;
+};
+
+void check_qgemm(const QGemmCase& c) {
+  SCOPED_TRACE(fmt::format("{} M {} K {} N {} transB {} per_column {} bias {} quantized {} relu {}",
+                           dtype_name(c.at), c.M, c.K, c.N, c.trans_b, c.per_column, c.bias,
+                           c.quantized, c.relu));
+  std::mt19937 rng(23);
+  Tensor a = random_int8(c.at, {c.M, c.K}, rng);
+  auto build = [&] {
+    std::mt19937 wrng(29);
+    ir::Graph g;
+    ir::Value* va = g.add_input("a", c.at, {c.M, c.K});
+    Tensor bs = Tensor::empty(DType::F32, c.per_column ? Shape{c.N} : Shape{});
+    std::uniform_real_distribution<float> sd(0.002f, 0.02f);
+    for (int64_t n = 0; n < bs.numel(); ++n) bs.data<float>()[n] = sd(wrng);
+    std::vector<ir::Value*> ins = {
+        va,
+        g.add_constant("sa", f32_scalar(0.05f)),
+        g.add_constant("za", zp_scalar(c.at, c.a_zp)),
+        g.add_constant("b",
+                       random_int8(DType::I8, c.trans_b ? Shape{c.N, c.K} : Shape{c.K, c.N}, wrng)),
+        g.add_constant("sb", bs),
+        g.add_constant("zb", Tensor::zeros(DType::I8, bs.shape())),
+        nullptr};
+    if (c.bias) {
+      Tensor bias = Tensor::empty(DType::I32, {c.N});
+      std::uniform_int_distribution<int> bd(-5000, 5000);
+      for (int64_t n = 0; n < c.N; ++n) bias.data<int32_t>()[n] = bd(wrng);
+      ins[6] = g.add_constant("c", bias);
+    }
+    if (c.quantized) {
+      ins.push_back(g.add_constant("sy", f32_scalar(0.3f)));
+      ins.push_back(g.add_constant("zy", zp_scalar(c.at, c.y_zp)));
+    }
+    ir::Node* n = g.add_node(OpKind::QGemm, ins, 1, "qgemm");
+    n->attrs["transB"] = ir::Attribute::of_int(c.trans_b ? 1 : 0);
+    if (c.relu) n->attrs["_activation"] = ir::Attribute::of_string("Relu");
+    n->outputs[0]->dtype = c.quantized ? c.at : DType::F32;
+    g.outputs.push_back(n->outputs[0]);
+    return g;
+  };
+  auto fast = Session::create(build(), {.threads = 2, .optimize = false, .fast_kernels = true});
+  auto ref = Session::create(build(), {.threads = 2, .optimize = false, .fast_kernels = false});
+  ASSERT_TRUE(fast.is_ok()) << fast.status().message();
+  ASSERT_TRUE(ref.is_ok()) << ref.status().message();
+  EXPECT_NE((*fast)->report()[0].kernel, "ref");
+  auto yf = (*fast)->run(std::vector<Tensor>{a});
+  auto yr = (*ref)->run(std::vector<Tensor>{a});
+  ASSERT_TRUE(yf.is_ok()) << yf.status().message();
+  ASSERT_TRUE(yr.is_ok()) << yr.status().message();
+  const Tensor& f = (*yf)[0];
+  const Tensor& r = (*yr)[0];
+  ASSERT_EQ(f.shape(), r.shape());
+  ASSERT_EQ(f.dtype(), r.dtype());
+  int64_t differing = 0;
+  for (int64_t i = 0; i < f.numel(); ++i) {
+    const double x = f.get_f64(i), y = r.get_f64(i);
+    if (c.quantized) {
+      ASSERT_LE(std::abs(x - y), 1.0) << "element " << i;
+      differing += x != y;
+    } else {
+      ASSERT_NEAR(x, y, 1e-5 * std::max(1.0, std::abs(y))) << "element " << i;
+    }
+    if (c.relu) {
+      ASSERT_GE(x, c.quantized ? c.y_zp : 0.0) << "element " << i;
+    }
+  }
+  EXPECT_LE(differing * 100, f.numel()) << differing << " of " << f.numel() << " differ";
+}
+
+TEST(QGemmInt8, QuantizedAndFloatOutputs) {
+  check_qgemm({});
+  check_qgemm({.at = DType::I8, .trans_b = false, .per_column = false, .a_zp = -4, .y_zp = -128});
+  check_qgemm({.M = 64, .K = 64, .N = 10, .quantized = false});  // resnet20's classifier
+  check_qgemm({.M = 3, .K = 17, .N = 33, .bias = false, .quantized = false, .relu = true});
+  check_qgemm({.M = 7, .K = 40, .N = 24, .relu = true, .y_zp = 100});
+}
+
+}  // namespace
+}  // namespace condense
+
+namespace condense {
+namespace {
+
+// ConvInteger (imported QOperator / dynamic models): int32 output, bit-identical.
+TEST(ConvIntegerInt8, BitExact) {
+  for (DType t : {DType::U8, DType::I8}) {
+    for (bool with_zp : {true, false}) {
+      SCOPED_TRACE(fmt::format("{} zero point {}", dtype_name(t), with_zp));
+      std::mt19937 rng(31);
+      Tensor x = random_int8(t, {2, 6, 9, 8}, rng);
+      auto build = [&] {
+        std::mt19937 wrng(37);
+        ir::Graph g;
+        ir::Value* vx = g.add_input("x", t, {2, 6, 9, 8});
+        std::vector<ir::Value*> ins = {
+            vx, g.add_constant("w", random_int8(DType::I8, {10, 3, 3, 3}, wrng))};
+        if (with_zp) {
+          ins.push_back(g.add_constant("xz", zp_scalar(t, t == DType::U8 ? 120 : -9)));
+          ins.push_back(g.add_constant("wz", Tensor::zeros(DType::I8, {})));
+        }
+        ir::Node* n = g.add_node(OpKind::ConvInteger, ins, 1, "convinteger");
+        n->attrs["group"] = ir::Attribute::of_int(2);
+        n->attrs["pads"] = ir::Attribute::of_ints({1, 0, 1, 2});
+        n->attrs["strides"] = ir::Attribute::of_ints({2, 1});
+        n->outputs[0]->dtype = DType::I32;
+        g.outputs.push_back(n->outputs[0]);
+        return g;
+      };
+      Diff d = run_both(build, {x});
+      ASSERT_GT(d.total, 0);
+      ASSERT_EQ(d.kernels.size(), 1u);
+      EXPECT_EQ(d.kernels[0], t == DType::U8 ? "dnnl_convinteger_u8s8" : "dnnl_convinteger_s8s8");
+      EXPECT_EQ(d.max_diff, 0) << d.differing << " of " << d.total << " differ";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace condense

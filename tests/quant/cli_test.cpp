@@ -382,3 +382,33 @@ TEST_F(QuantCli, CompareMatchesTensorsByName) {
                                      write_npz_data("misfit", {4, 1, 28, 28}))),
                      path("none"), {"--data", "(1, 28, 28)"});
 }
+
+// --format qoperator writes QLinearConv (and friends) that re-import and run; `info --kernels`
+// names the integer kernels; bad --format combinations are clean errors.
+TEST_F(QuantCli, QOperatorFormat) {
+  CliRun r =
+      cli(fmt::format("quantize '{}' --calib {} --calib-batches 2 --per-channel "
+                      "--format qoperator -o '{}'",
+                      model, data, path("qop.onnx")));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("QOperator form: "), std::string::npos) << r.out;
+  auto g = onnx::import_file(path("qop.onnx"));
+  ASSERT_TRUE(g) << g.status().message();
+  EXPECT_EQ(count_op(*g, OpKind::QLinearConv), 2);
+  EXPECT_EQ(count_op(*g, OpKind::Conv), 0);
+  expect_runs(path("qop.onnx"));
+  CliRun info = cli(fmt::format("info '{}' --kernels", path("qop.onnx")));
+  ASSERT_EQ(info.rc, 0) << info.err;
+  EXPECT_NE(info.out.find("QLinearConv    dnnl_qlinearconv_u8s8"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("node(s) on integer kernels"), std::string::npos) << info.out;
+
+  expect_clean_error(cli(fmt::format("quantize '{}' --calib {} --format qlinear -o '{}'", model,
+                                     data, path("bad1.onnx"))),
+                     path("bad1.onnx"), {"--format", "qlinear", "qdq", "qoperator"});
+  expect_clean_error(cli(fmt::format("quantize '{}' --mode dynamic --format qoperator -o '{}'",
+                                     model, path("bad2.onnx"))),
+                     path("bad2.onnx"), {"--format qoperator", "--mode static", "dynamic"});
+  expect_clean_error(cli(fmt::format("quantize '{}' --dtype fp16 --format qoperator -o '{}'", model,
+                                     path("bad3.onnx"))),
+                     path("bad3.onnx"), {"--format qoperator", "--dtype"});
+}

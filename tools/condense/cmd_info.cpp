@@ -137,7 +137,7 @@ std::optional<int64_t> layer_macs(const ir::Node& n,
   const std::string_view op = op_name(n.op);
   const Shape* a = shape_of(n.input(0));
   // QLinearConv / QLinearMatMul: the weight (B) is input 3.
-  const bool qlinear = op == "QLinearConv" || op == "QLinearMatMul";
+  const bool qlinear = op == "QLinearConv" || op == "QLinearMatMul" || op == "QGemm";
   const Shape* b = shape_of(n.input(qlinear ? 3 : 1));
   const Shape* y = shape_of(n.output(0));
   if (!a || !b || !y) return std::nullopt;
@@ -150,7 +150,7 @@ std::optional<int64_t> layer_macs(const ir::Node& n,
     if (b->empty() || (*b)[0] == 0) return std::nullopt;
     return shape_numel(*a) * (shape_numel(*b) / (*b)[0]);
   }
-  if (op == "Gemm") {  // y: (M, N), K from A (transposed or not)
+  if (op == "Gemm" || op == "QGemm") {  // y: (M, N), K from A (transposed or not)
     if (a->size() != 2) return std::nullopt;
     int64_t k = n.attr_int("transA", 0) ? (*a)[0] : (*a)[1];
     return shape_numel(*y) * k;
@@ -165,7 +165,8 @@ std::optional<int64_t> layer_macs(const ir::Node& n,
 bool counts_macs(OpKind op) {
   std::string_view n = op_name(op);
   return n == "Conv" || n == "ConvTranspose" || n == "Gemm" || n == "MatMul" ||
-         n == "MatMulInteger" || n == "QLinearConv" || n == "QLinearMatMul" || n == "ConvInteger";
+         n == "MatMulInteger" || n == "QLinearConv" || n == "QLinearMatMul" || n == "ConvInteger" ||
+         n == "QGemm";
 }
 
 nlohmann::json dims_json(const ir::Value& v) {
@@ -314,7 +315,8 @@ int run_info(const InfoArgs& a) {
     int64_t integer = 0;
     for (const NodeReport& r : kernels) {
       const bool fake = float_on_dq.count(r.name) != 0;
-      integer += r.op.rfind("QLinear", 0) == 0 || r.op == "ConvInteger" || r.op == "MatMulInteger";
+      integer += r.op.rfind("QLinear", 0) == 0 || r.op == "QGemm" || r.op == "ConvInteger" ||
+                 r.op == "MatMulInteger";
       fmt::print("  {:<32} {:<14} {}{}\n", r.name, r.op, r.kernel,
                  fake ? "  (float compute on dequantized inputs)" : "");
     }

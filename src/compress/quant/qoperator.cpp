@@ -42,6 +42,7 @@ Result<QOperatorResult> to_qoperator(ir::Graph qdq) {
     switch (n->op) {
       case OpKind::QLinearConv:
       case OpKind::QLinearMatMul:
+      case OpKind::QGemm:
       case OpKind::QLinearAdd:
       case OpKind::QLinearGlobalAveragePool:
         r.lowered.push_back(n->name);

@@ -24,14 +24,23 @@ using namespace dnnl_internal;
 using dnnl::memory;
 
 memory::data_type int8_type(DType t) {
+  if (t == DType::I32) return memory::data_type::s32;
   return t == DType::U8 ? memory::data_type::u8 : memory::data_type::s8;
+}
+
+// Plain row-major s32 desc (ConvInteger's output).
+memory::desc plain_s32(const memory::dims& dims) {
+  memory::dims strides(dims.size(), 1);
+  for (size_t i = dims.size(); i-- > 1;) strides[i - 1] = strides[i] * dims[i];
+  return memory::desc(dims, memory::data_type::s32, strides);
 }
 
 class DnnlQLinearConv final : public Kernel {
  public:
   DnnlQLinearConv(const ir::Node& node, Tensor w, std::vector<float> scales, int32_t x_zp,
                   int32_t y_zp, DType x_type, DType y_type, std::optional<Tensor> bias, bool relu)
-      : w_(std::move(w)),
+      : op_(node.op),
+        w_(std::move(w)),
         scales_(std::move(scales)),
         x_zp_(x_zp),
         y_zp_(y_zp),
@@ -42,6 +51,8 @@ class DnnlQLinearConv final : public Kernel {
         relu_(relu) {}
 
   std::string_view name() const override {
+    if (op_ == OpKind::ConvInteger)
+      return x_type_ == DType::U8 ? "dnnl_convinteger_u8s8" : "dnnl_convinteger_s8s8";
     return x_type_ == DType::U8 ? "dnnl_qlinearconv_u8s8" : "dnnl_qlinearconv_s8s8";
   }
   bool may_accept_blocked(size_t input) const override { return input == 0; }
@@ -55,7 +66,7 @@ class DnnlQLinearConv final : public Kernel {
     Tensor& y = ctx.out(0);
     const Layout in = ctx.in_layout(0);
     if (x.dtype() != x_type_ || y.dtype() != y_type_ || x.rank() < 3 || x.rank() > 5)
-      return run_plain(ctx, ref_kernel_fn(OpKind::QLinearConv));
+      return run_plain(ctx, ref_kernel_fn(op_));
     const Layout out =
         ctx.wants_blocked(0) && blockable(y.dtype(), y.shape()) ? Layout::Blocked : Layout::Plain;
     const Shape key_b = {static_cast<int64_t>(in), static_cast<int64_t>(out)};
@@ -65,7 +76,7 @@ class DnnlQLinearConv final : public Kernel {
       CONDENSE_TRY(guarded(ctx.node, [&] { return build(ctx.node, x.shape(), in, out, fresh); }));
       e = &cache_.insert(x.shape(), key_b, std::move(fresh));
     }
-    if (!e->supported) return run_plain(ctx, ref_kernel_fn(OpKind::QLinearConv));
+    if (!e->supported) return run_plain(ctx, ref_kernel_fn(op_));
     return guarded(ctx.node, [&] {
       if (e->src_reorder) {
         e->src_user.set_data_handle(const_cast<void*>(x.raw()));
@@ -124,7 +135,8 @@ class DnnlQLinearConv final : public Kernel {
     for (int64_t i = 0; i < g->rank; ++i)
       if (pl[i] < 0 || pr[i] < 0) return Status::ok();
     const memory::desc given_src = int8_desc(to_dims(xs), x_type_, in),
-                       given_dst = int8_desc(to_dims(ys), y_type_, out);
+                       given_dst = y_type_ == DType::I32 ? plain_s32(to_dims(ys))
+                                                         : int8_desc(to_dims(ys), y_type_, out);
     // Let oneDNN pick the activation layouts (channels-last for its int8 kernels); the given
     // ones are used as they are when they match, else reordered.
     const memory::desc src_any(to_dims(xs), int8_type(x_type_), memory::format_tag::any);
@@ -134,7 +146,7 @@ class DnnlQLinearConv final : public Kernel {
     const memory::desc b_md =
         bias_ ? memory::desc({M}, memory::data_type::s32, memory::format_tag::a) : memory::desc();
     dnnl::primitive_attr attr;
-    attr.set_output_scales(scales_.size() > 1 ? 1 << 1 : 0, scales_);
+    if (!scales_.empty()) attr.set_output_scales(scales_.size() > 1 ? 1 << 1 : 0, scales_);
     if (x_zp_ != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     if (y_zp_ != 0) attr.set_zero_points(DNNL_ARG_DST, 0, {DNNL_RUNTIME_S32_VAL});
     if (relu_) {  // a fused Relu (lower_qdq): on the scaled result, before the zero point
@@ -194,6 +206,7 @@ class DnnlQLinearConv final : public Kernel {
     r = is_src ? dnnl::reorder(user, mem) : dnnl::reorder(mem, user);
   }
 
+  OpKind op_;  // QLinearConv, or ConvInteger (int32 output, no scales)
   Tensor w_;
   std::vector<float> scales_;
   int32_t x_zp_, y_zp_;
@@ -212,6 +225,33 @@ std::optional<int32_t> scalar_int(const Tensor* t) {
 }
 
 }  // namespace
+
+// ConvInteger(x, w, x_zero_point?, w_zero_point?) -> int32: the same primitive without scales;
+// bit-identical to the reference (integer arithmetic throughout).
+Result<std::unique_ptr<Kernel>> make_dnnl_convinteger_s8(const KernelCreateCtx& ctx) {
+  const ir::Node& n = ctx.node;
+  auto none = [] { return std::unique_ptr<Kernel>(); };
+  const auto& c = ctx.constant_inputs;
+  const Tensor* w = c.size() > 1 ? c[1] : nullptr;
+  if (!w || w->dtype() != DType::I8 || w->rank() < 3 || w->rank() > 5) return none();
+  const int64_t group = n.attr_int("group", 1);
+  if (group < 1 || w->dim(0) % group != 0) return none();
+  int32_t x_zp = 0;
+  DType x_type = ctx.input_dtypes[0];
+  if (n.input(2)) {
+    if (c.size() < 3 || !c[2] || c[2]->numel() != 1) return none();
+    x_zp = static_cast<int32_t>(c[2]->get_f64(0));
+    x_type = c[2]->dtype();
+  }
+  if (x_type != DType::U8 && x_type != DType::I8) return none();
+  if (n.input(3)) {
+    if (c.size() < 4 || !c[3]) return none();
+    for (int64_t i = 0; i < c[3]->numel(); ++i)
+      if (c[3]->get_f64(i) != 0) return none();
+  }
+  return std::unique_ptr<Kernel>(std::make_unique<DnnlQLinearConv>(
+      n, *w, std::vector<float>(), x_zp, 0, x_type, DType::I32, std::nullopt, false));
+}
 
 Result<std::unique_ptr<Kernel>> make_dnnl_qlinearconv_s8(const KernelCreateCtx& ctx) {
   const ir::Node& n = ctx.node;
