@@ -25,7 +25,9 @@ static_assert(sizeof(kRef) / sizeof(kRef[0]) == kOpCount);
 // output element i depends only on element i of equally shaped inputs compute the same thing on
 // any element order, so they run on blocked data as is and their output keeps the layout.
 // Identity passes its input through. Shape and Size read no data at all.
-enum class Transparency { None, Unary, SameShape, ShapeOnly };
+// QuantPerTensor: FakeQuantize / FakeQuantizeGrad, elementwise on their data inputs (X; dY and
+// X) when one scale covers the whole tensor; per-axis and blocked scales index by position.
+enum class Transparency { None, Unary, SameShape, ShapeOnly, QuantPerTensor };
 
 Transparency transparency(OpKind op) {
   switch (op) {
@@ -73,6 +75,9 @@ Transparency transparency(OpKind op) {
     case OpKind::Shape:
     case OpKind::Size:
       return Transparency::ShapeOnly;
+    case OpKind::FakeQuantize:
+    case OpKind::FakeQuantizeGrad:
+      return Transparency::QuantPerTensor;
     default:
       return Transparency::None;
   }
@@ -98,13 +103,14 @@ bool in_place_safe(OpKind op) {
 class RefKernel final : public Kernel {
  public:
   RefKernel(RefKernelFn fn, OpKind op)
-      : fn_(fn), transparency_(transparency(op)), in_place_(in_place_safe(op)) {}
+      : fn_(fn), transparency_(transparency(op)), in_place_(in_place_safe(op)), op_(op) {}
   std::string_view name() const override { return "ref"; }
 
   Status run(KernelCtx& ctx) override {
     CONDENSE_TRY(fn_(ctx));
     // Inputs reach a transparent kernel blocked only as required_layout() asked.
-    if ((transparency_ == Transparency::Unary || transparency_ == Transparency::SameShape) &&
+    if ((transparency_ == Transparency::Unary || transparency_ == Transparency::SameShape ||
+         transparency_ == Transparency::QuantPerTensor) &&
         ctx.in_layout(0) == Layout::Blocked)
       ctx.set_out_layout(0, Layout::Blocked);
     return Status::ok();
@@ -113,6 +119,7 @@ class RefKernel final : public Kernel {
   bool may_write_in_place(size_t) const override { return in_place_; }
 
   bool may_accept_blocked(size_t input) const override {
+    if (transparency_ == Transparency::QuantPerTensor) return input <= data_inputs_last();
     return transparency_ == Transparency::SameShape ||
            (transparency_ != Transparency::None && input == 0);
   }
@@ -122,6 +129,20 @@ class RefKernel final : public Kernel {
     if (transparency_ == Transparency::Unary || transparency_ == Transparency::ShapeOnly)
       return input == 0 ? ctx.in_layout(0) : Layout::Plain;
     if (transparency_ == Transparency::None) return Layout::Plain;
+    if (transparency_ == Transparency::QuantPerTensor) {
+      // The data inputs (X; or dY and X) together, blocked when any of them is, one scale of one
+      // element and no block_size; everything else plain.
+      const size_t last = data_inputs_last();
+      if (input > last || ctx.in(last + 1).numel() != 1 || ctx.node.attr_int("block_size", 0) != 0)
+        return Layout::Plain;
+      for (size_t i = 0; i <= last; ++i)
+        if (ctx.in(i).shape() != ctx.in(0).shape() ||
+            !blockable(ctx.in(i).dtype(), ctx.in(i).shape()))
+          return Layout::Plain;
+      for (size_t i = 0; i <= last; ++i)
+        if (ctx.in_layout(i) == Layout::Blocked) return Layout::Blocked;
+      return Layout::Plain;
+    }
     const Tensor& first = ctx.in(0);
     if (!blockable(first.dtype(), first.shape())) return Layout::Plain;
     for (size_t i = 0; i < ctx.inputs.size(); ++i)
@@ -132,9 +153,13 @@ class RefKernel final : public Kernel {
   }
 
  private:
+  // QuantPerTensor: the last data input (0 for FakeQuantize; 1, X, for FakeQuantizeGrad).
+  size_t data_inputs_last() const { return op_ == OpKind::FakeQuantizeGrad ? 1 : 0; }
+
   RefKernelFn fn_;
   Transparency transparency_;
   bool in_place_;
+  OpKind op_;
 };
 
 struct FastEntry {
