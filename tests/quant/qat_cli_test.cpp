@@ -106,7 +106,7 @@ TEST_F(QatCli, Int4ExportLoadsAndEvaluates) {
   EXPECT_EQ(g->opset_imports.at(""), 21);
   EXPECT_EQ(count_op(*g, OpKind::FakeQuantize), 0);
   EXPECT_EQ(count_op(*g, OpKind::QuantizeLinear), 6);
-  const ir::Value* w = g->find_value("conv1.weight_q");
+  const ir::Value* w = quantized_input(*g, "conv1", 1);
   ASSERT_TRUE(w && w->is_constant());
   EXPECT_EQ(w->constant->dtype(), DType::I4);
   Run e = cli(fmt::format("eval '{}' --data '{}' --split train", out, data));
@@ -121,7 +121,9 @@ TEST_F(QatCli, Int8ByDefaultAndResume) {
   auto g = onnx::import_file(out);
   ASSERT_TRUE(g) << g.status().message();
   EXPECT_EQ(g->opset_imports.at(""), 13);
-  EXPECT_EQ(g->find_value("conv1.weight_q")->constant->dtype(), DType::I8);
+  const ir::Value* w8 = quantized_input(*g, "conv1", 1);
+  ASSERT_TRUE(w8 != nullptr);
+  EXPECT_EQ(w8->constant->dtype(), DType::I8);
   const std::string ckpt = path("out8.ckpt.npz");
   ASSERT_TRUE(fs::exists(ckpt));
   const std::string out2 = path("out8b.onnx");

@@ -225,10 +225,10 @@ TEST(Qat, ExportMatchesFakeQuantGraphBitExact) {
     ASSERT_TRUE(r) << r.status().message();
     EXPECT_EQ(count_op(r->graph, OpKind::FakeQuantize), 0);
     EXPECT_EQ(r->opset, wt == DType::I4 ? 21 : 13);
-    const ir::Value* wq = r->graph.find_value("conv1.weight_q");
+    const ir::Value* wq = quantized_input(r->graph, "conv1", 1);
     ASSERT_TRUE(wq && wq->is_constant());
     EXPECT_EQ(wq->constant->dtype(), wt);
-    const ir::Value* bq = r->graph.find_value("conv1.bias_q");
+    const ir::Value* bq = quantized_input(r->graph, "conv1", 2);
     ASSERT_TRUE(bq && bq->is_constant());
     EXPECT_EQ(bq->constant->dtype(), DType::I32);
     auto bytes = onnx::export_bytes(r->graph);

@@ -115,6 +115,19 @@ inline Tensor run1(ir::Graph g, const Tensor& x, bool optimize = true) {
   return (*out)[0];
 }
 
+// The integer constant behind input `input` of node `node` (DequantizeLinear(constant) -> node),
+// or nullptr: quantized weights and biases have generated names.
+inline const ir::Value* quantized_input(const ir::Graph& g, const std::string& node,
+                                        size_t input) {
+  for (const auto& n : g.nodes()) {
+    if (n->name != node || n->inputs.size() <= input || !n->inputs[input]) continue;
+    const ir::Node* dq = n->inputs[input]->producer;
+    if (dq && dq->op == OpKind::DequantizeLinear && dq->inputs[0]->is_constant())
+      return dq->inputs[0];
+  }
+  return nullptr;
+}
+
 inline int count_op(const ir::Graph& g, OpKind op) {
   int n = 0;
   for (const auto& node : g.nodes()) n += node->op == op;

@@ -338,8 +338,9 @@ Result<QuantizeResult> export_qat(ir::Graph g) {
       qt_out.scale = scale_q;
       qt_out.zero_point = zp_q;
       qt_out.axis = per_tensor ? -1 : ax;
+      // Short names as the PTQ rewrite gives them ("w3.q", "b3.q"): names are file bytes.
       QdqBuilder b(g);
-      dq_out = b.dequantize_constant(qt_out, base);
+      dq_out = b.dequantize_constant(qt_out, qt == DType::I32 ? "b" : "w", qt != DType::I32);
       for (const auto& m : g.nodes())
         for (ir::Value* in : m->inputs)
           if (in == y && m->op != OpKind::FakeQuantize &&
