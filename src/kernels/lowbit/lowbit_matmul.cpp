@@ -112,7 +112,11 @@ class DynamicInt8MatMul final : public Kernel {
   }
 
   Status run_dnnl(Dnnl& d, const float* x, int64_t M, float* y) {
-    const auto [x_scale, x_zp] = dynamic_quantize_avx512(p_, x, M, scratch_);
+    // Named copies, not a structured binding: clang 14 (the sanitizer build) does not let
+    // lambdas capture structured bindings.
+    const auto q = dynamic_quantize_avx512(p_, x, M, scratch_);
+    const auto x_scale = q.first;
+    const auto x_zp = q.second;
     CONDENSE_TRY(dnnl_internal::guarded(node_, [&] {
       d.zp_value = x_zp;
       d.zp.set_data_handle(&d.zp_value);  // the entry was moved into the cache after build

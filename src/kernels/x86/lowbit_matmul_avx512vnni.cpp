@@ -412,7 +412,10 @@ void dynamic_int8_matmul_avx512vnni(const PackedDynamicInt8& p, const float* x, 
     s.xsum = AlignedArray<int32_t>(M);
     s.rows = M;
   }
-  const auto [x_scale, x_zp] = quantize_dynamic(x, M, p.K, p.K_pad, s);
+  // Named copies: clang 14 does not let lambdas capture structured bindings.
+  const auto q = quantize_dynamic(x, M, p.K, p.K_pad, s);
+  const auto x_scale = q.first;
+  const auto x_zp = q.second;
   for_each_work_item(p.N_pad, M, [&](int64_t panel, int64_t m_begin, int64_t m_end) {
     with_groups(panel_groups(p.N_pad, panel), [&]<int G>() {
       for (int64_t m0 = m_begin; m0 < m_end; m0 += 4) {
