@@ -59,6 +59,8 @@ int run_sensitivity(const SensitivityArgs& a) {
   if (!dims.empty()) dims[0] = -1;
   Status fits = data::check_sample_shape(*d->dataset, dims, prepared->inputs.at(0)->name);
   if (!fits) return fail(fits.with_context("--data"));
+  Status pre = run_prepasses(a, original_meta, *prepared, *options);
+  if (!pre) return fail_with_hint(pre);
   std::string normalize;
   auto table = run_calibration(a, original_meta, *prepared, *options, &normalize);
   if (!table) return fail_with_hint(table.status());
