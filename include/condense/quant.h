@@ -311,6 +311,9 @@ Result<QuantizeResult> quantize(ir::Graph prepared, const QuantizeOptions& optio
 struct SensitivityOptions {
   int64_t batch_size = 256;  // evaluation batch
   int threads = 0;
+  // > 0: evaluate on a seeded random sample of this many (0: the whole set, the default).
+  int64_t limit = 0;
+  uint64_t seed = 0;
   // Top-1 points (0-100) the full quantized model may lose against the float one; the suggested
   // exclusion list is the shortest prefix of the ranking that keeps the drop within it.
   double budget = 1.0;
