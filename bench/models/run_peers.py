@@ -241,6 +241,7 @@ def main():
     if a.quant:
         lines[2] = ("| model | batch | " + " | ".join(headers[r] for r in runtimes) +
                     " | int8 speedup vs condense fp32 | vs ORT QDQ | vs PyTorch int8 |")
+        lines[3] = "|---|---:|" + "---:|" * (len(runtimes) + 3)
     for row in table:
         cells = [fmt_ms(row["results"].get(rt)) for rt in runtimes]
         if a.quant:

@@ -262,6 +262,22 @@ struct CalibrationOptions {
 // output is the post-activation value). Errors: NaN or Inf in a float initializer, naming it.
 Result<ir::Graph> prepare(ir::Graph model, const QuantizeOptions& options);
 
+// Cross-layer equalization (Nagel et al. 2019): for each pair of Conv/Gemm layers where the first
+// one's output (through a fused ReLU / LeakyReLU or none) is read only by the second, rescales the
+// first one's output channels by 1 / s_i and the second one's input channels by s_i,
+// s_i = sqrt(r1_i / r2_i) with r the channels' max |w|, sweeping until no scale moves (at most
+// `max_sweeps`). The float model's function is unchanged; per-tensor weight ranges shrink. Run it
+// on prepare()'s output, before calibration. Returns the number of layer pairs equalized.
+Result<int64_t> equalize(ir::Graph& prepared, int max_sweeps = 100);
+
+// Empirical bias correction (Nagel et al. 2019): for each Conv/Gemm that `options` quantizes,
+// subtracts from its bias (adding one when it has none) the per-output-channel mean of
+// (W' - W) x over the calibration batches of `dataset` (W' the weight as quantize() will
+// quantize it, x the float model's input to the layer). Run it after equalize() and before
+// calibration. Returns the number of layers corrected.
+Result<int64_t> bias_correct(ir::Graph& prepared, const QuantizeOptions& options,
+                             const data::Dataset& dataset, const CalibrationOptions& calibration);
+
 // Runs the float model over `dataset` and observes every activation that static quantization of
 // `prepared` with `options` will quantize (graph inputs included). The model needs one float
 // input that the samples fit. Errors: an empty set, samples that do not fit, NaN or Inf in an
@@ -295,6 +311,9 @@ Result<QuantizeResult> quantize(ir::Graph prepared, const QuantizeOptions& optio
 struct SensitivityOptions {
   int64_t batch_size = 256;  // evaluation batch
   int threads = 0;
+  // > 0: evaluate on a seeded random sample of this many (0: the whole set, the default).
+  int64_t limit = 0;
+  uint64_t seed = 0;
   // Top-1 points (0-100) the full quantized model may lose against the float one; the suggested
   // exclusion list is the shortest prefix of the ranking that keeps the drop within it.
   double budget = 1.0;

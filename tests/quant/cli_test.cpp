@@ -412,3 +412,29 @@ TEST_F(QuantCli, QOperatorFormat) {
                                      path("bad3.onnx"))),
                      path("bad3.onnx"), {"--format qoperator", "--dtype"});
 }
+
+// --equalize and --bias-correct end to end (quantize and calibrate), and bias correction without
+// calibration data refused.
+TEST_F(QuantCli, EqualizeAndBiasCorrect) {
+  CliRun r =
+      cli(fmt::format("quantize '{}' --calib {} --calib-batches 2 --equalize --bias-correct "
+                      "-o '{}'",
+                      model, data, path("q.onnx")));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("equalize: 1 layer pair(s) rescaled"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("bias-correct: 3 layer(s) corrected"), std::string::npos) << r.err;
+  expect_runs(path("q.onnx"));
+  // A table calibrated on the equalized model quantizes it (same tensor names and ranges).
+  ASSERT_EQ(
+      cli(fmt::format("calibrate '{}' --calib {} --equalize -o '{}'", model, data, path("t.json")))
+          .rc,
+      0);
+  CliRun t = cli(fmt::format("quantize '{}' --calib-table '{}' --equalize -o '{}'", model,
+                             path("t.json"), path("t.onnx")));
+  ASSERT_EQ(t.rc, 0) << t.err;
+  expect_runs(path("t.onnx"));
+  const std::string out = path("out.onnx");
+  expect_clean_error(cli(fmt::format("quantize '{}' --calib-table '{}' --bias-correct -o '{}'",
+                                     model, path("t.json"), out)),
+                     out, {"--bias-correct", "calibration data"}, "--calib");
+}

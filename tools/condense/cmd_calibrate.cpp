@@ -33,6 +33,8 @@ int run_calibrate(const QuantArgs& a) {
   original_meta.metadata = model->metadata;
   auto prepared = quant::prepare(std::move(*model), *options);
   if (!prepared) return fail_with_hint(prepared.status());
+  Status pre = run_prepasses(a, original_meta, *prepared, *options);
+  if (!pre) return fail_with_hint(pre);
   std::string normalize;
   auto table = run_calibration(a, original_meta, *prepared, *options, &normalize);
   if (!table) return fail_with_hint(table.status());

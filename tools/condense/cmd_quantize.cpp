@@ -117,6 +117,8 @@ int run_quantize(const QuantizeArgs& a) {
   auto prepared = quant::prepare(std::move(*model), *options);
   if (!prepared) return fail_with_hint(prepared.status());
 
+  Status pre = run_prepasses(a, original_meta, *prepared, *options);
+  if (!pre) return fail_with_hint(pre);
   std::optional<quant::CalibrationTable> table;
   std::string normalize;
   if (!a.calib_table.empty()) {

@@ -4,7 +4,7 @@
 // Calibrates once, then quantizes one layer at a time (static QDQ, the others left in float) and
 // reports, ranked, the top-1 points lost and the output SQNR for each; then suggests the
 // --exclude list that keeps the whole model's drop within --budget, verified by quantizing with
-// it. The evaluation uses the whole test split unless --eval-limit.
+// it. The evaluation uses the whole test split unless --eval-limit (a seeded random sample).
 #include <condense/quant.h>
 #include <fmt/format.h>
 
@@ -48,7 +48,7 @@ int run_sensitivity(const SensitivityArgs& a) {
   // same rule as the calibration data (--normalize, else the model's recorded one, else by kind).
   auto split = data::parse_split(a.split);
   if (!split) return fail(split.status().with_context("--split"));
-  auto d = open_data(a.data, *split, a.normalize, original_meta, a.eval_limit);
+  auto d = open_data(a.data, *split, a.normalize, original_meta, 0);
   if (!d) return fail(d.status().with_context("--data"));
   if (prepared->inputs.size() != 1)
     return fail(Status::errorf("sensitivity feeds one input from the dataset, but the model has {}",
@@ -59,6 +59,8 @@ int run_sensitivity(const SensitivityArgs& a) {
   if (!dims.empty()) dims[0] = -1;
   Status fits = data::check_sample_shape(*d->dataset, dims, prepared->inputs.at(0)->name);
   if (!fits) return fail(fits.with_context("--data"));
+  Status pre = run_prepasses(a, original_meta, *prepared, *options);
+  if (!pre) return fail_with_hint(pre);
   std::string normalize;
   auto table = run_calibration(a, original_meta, *prepared, *options, &normalize);
   if (!table) return fail_with_hint(table.status());
@@ -68,6 +70,8 @@ int run_sensitivity(const SensitivityArgs& a) {
   so.batch_size = a.eval_batch;
   so.threads = a.threads;
   so.budget = a.budget;
+  so.limit = a.eval_limit;
+  so.seed = a.seed;
   ProgressLine progress(stderr);
   if (progress.is_terminal())
     so.on_step = [&](const std::string& what) { progress.update(what, false); };

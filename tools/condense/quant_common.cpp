@@ -37,6 +37,10 @@ void add_scheme_options(CLI::App* c, QuantArgs& a) {
       ->check(CLI::ExistingFile);
   c->add_flag("--quantize-outputs", a.quantize_outputs,
               "also quantize activations that are graph outputs");
+  c->add_flag("--equalize", a.equalize,
+              "cross-layer equalization of Conv/Gemm pairs before calibration");
+  c->add_flag("--bias-correct", a.bias_correct,
+              "empirical bias correction of the weight quantization error (needs --calib)");
 }
 
 void add_calibration_options(CLI::App* c, QuantArgs& a, bool calib_required) {
@@ -139,6 +143,34 @@ Result<quant::CalibrationTable> run_calibration(const QuantArgs& a, const ir::Gr
   progress.finish();
   if (!table) return table.status();
   return table;
+}
+
+Status run_prepasses(const QuantArgs& a, const ir::Graph& model, ir::Graph& prepared,
+                     const quant::QuantizeOptions& options) {
+  if (a.equalize) {
+    CONDENSE_ASSIGN_OR_RETURN(int64_t pairs, quant::equalize(prepared));
+    fmt::print(stderr, "equalize: {} layer pair(s) rescaled\n", pairs);
+  }
+  if (!a.bias_correct) return Status::ok();
+  if (a.calib.empty())
+    return Status::error(
+        "--bias-correct measures the weight quantization error on calibration data; hint: give "
+        "--calib SPEC");
+  if (options.mode == quant::Mode::Dynamic)
+    return Status::error("--bias-correct is for static and weight-only quantization");
+  auto split = data::parse_split(a.calib_split);
+  if (!split) return split.status().with_context("--calib-split");
+  auto d = open_data(a.calib, *split, a.normalize, model, 0);
+  if (!d) return d.status().with_context("--calib");
+  quant::CalibrationOptions copts;
+  copts.batches = a.calib_batches;
+  copts.batch_size = a.batch;
+  copts.seed = a.seed;
+  copts.threads = a.threads;
+  CONDENSE_ASSIGN_OR_RETURN(int64_t layers,
+                            quant::bias_correct(prepared, options, *d->dataset, copts));
+  fmt::print(stderr, "bias-correct: {} layer(s) corrected\n", layers);
+  return Status::ok();
 }
 
 void print_warnings(const std::vector<std::string>& warnings) {

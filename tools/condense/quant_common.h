@@ -21,6 +21,7 @@ struct QuantArgs {
   int64_t group = 0;
   bool per_channel = false, reduce_range = false, symmetric_activations = false;
   bool quantize_outputs = false;
+  bool equalize = false, bias_correct = false;  // pre-passes (need --calib for bias correction)
   std::vector<std::string> exclude, op_types;
   // Calibration data.
   std::string calib, calib_split = "train", normalize;
@@ -44,6 +45,11 @@ Result<quant::CalibrationTable> run_calibration(const QuantArgs& a, const ir::Gr
                                                 const ir::Graph& prepared,
                                                 const quant::QuantizeOptions& options,
                                                 std::string* normalize_used);
+
+// --equalize and --bias-correct on the prepared model, before calibration, with a note on stderr.
+// Bias correction needs --calib (calibration data).
+Status run_prepasses(const QuantArgs& a, const ir::Graph& model, ir::Graph& prepared,
+                     const quant::QuantizeOptions& options);
 
 // Prints "warning: <text>" lines to stderr.
 void print_warnings(const std::vector<std::string>& warnings);

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
+#include <random>
 
 #include "compress/quant/plan.h"
 
@@ -20,7 +22,10 @@ struct EvalSet {
   int64_t samples = 0;
 };
 
-Result<EvalSet> load_eval_set(const ir::Graph& g, const data::Dataset& ds, int64_t batch_size) {
+// `limit` > 0 and below the set's size: a seeded random sample of that many (image folders are
+// sorted by class, so the first N would be a few classes only).
+Result<EvalSet> load_eval_set(const ir::Graph& g, const data::Dataset& ds, int64_t batch_size,
+                              int64_t limit, uint64_t seed) {
   if (g.inputs.size() != 1)
     return Status::errorf("sensitivity feeds one input from the dataset, but the model has {}",
                           g.inputs.size());
@@ -34,19 +39,39 @@ Result<EvalSet> load_eval_set(const ir::Graph& g, const data::Dataset& ds, int64
   }
   if (ds.size() == 0) return Status::errorf("evaluation set '{}' is empty", ds.description());
   CONDENSE_TRY(data::check_sample_shape(ds, dims, in->name));
+  std::vector<int64_t> order(ds.size());
+  std::iota(order.begin(), order.end(), 0);
+  if (limit > 0 && limit < ds.size()) {
+    std::mt19937_64 rng(seed);
+    std::shuffle(order.begin(), order.end(), rng);
+    order.resize(limit);
+    std::sort(order.begin(), order.end());
+  }
+  const int64_t total = static_cast<int64_t>(order.size());
   const int64_t batch = fixed > 0 ? fixed : batch_size;
+  const int64_t per = ds.sample_numel();
+  Shape sample = ds.sample_shape();
   EvalSet e;
-  for (int64_t start = 0; start + (fixed > 0 ? batch : 1) <= ds.size(); start += batch) {
-    CONDENSE_ASSIGN_OR_RETURN(data::Batch b, ds.batch(start, batch));
-    Tensor x = b.x;
-    if (dims.size() == 2 && x.rank() != 2) x = x.reshaped({x.dim(0), x.numel() / x.dim(0)});
-    e.samples += x.dim(0);
+  for (int64_t start = 0; start + (fixed > 0 ? batch : 1) <= total; start += batch) {
+    const int64_t n = std::min(batch, total - start);
+    Shape shape{n};
+    if (dims.size() == 2)
+      shape.push_back(per);
+    else
+      shape.insert(shape.end(), sample.begin(), sample.end());
+    Tensor x = Tensor::empty(DType::F32, shape);
+    std::vector<int64_t> labels(n);
+    for (int64_t i = 0; i < n; ++i) {
+      ds.read_sample(order[start + i], std::span<float>(x.data<float>() + i * per, per));
+      labels[i] = ds.label(order[start + i]);
+    }
+    e.samples += n;
     e.x.push_back(std::move(x));
-    e.labels.push_back(std::move(b.labels));
+    e.labels.push_back(std::move(labels));
   }
   if (e.samples == 0)
     return Status::errorf("evaluation set '{}' has {} samples, fewer than the fixed batch {}",
-                          ds.description(), ds.size(), batch);
+                          ds.description(), total, batch);
   return e;
 }
 
@@ -97,7 +122,8 @@ Result<SensitivityReport> sensitivity(const ir::Graph& prepared, const QuantizeO
     return Status::error("sensitivity analysis measures static quantization (--mode static)");
   CONDENSE_ASSIGN_OR_RETURN(QuantPlan plan, make_plan(prepared, options));
   if (plan.nodes.empty()) return Status::error("no node would be quantized: nothing to analyse");
-  CONDENSE_ASSIGN_OR_RETURN(EvalSet e, load_eval_set(prepared, eval, so.batch_size));
+  CONDENSE_ASSIGN_OR_RETURN(EvalSet e,
+                            load_eval_set(prepared, eval, so.batch_size, so.limit, so.seed));
   auto step = [&](const std::string& what) {
     if (so.on_step) so.on_step(what);
   };
