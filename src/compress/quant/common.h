@@ -5,7 +5,9 @@
 
 // GCC 12 reports a false -Wmaybe-uninitialized inside <regex> at -O2 with sanitizers.
 #pragma GCC diagnostic push
+#if defined(__GNUC__) && !defined(__clang__)  // a GCC-only warning group
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <regex>
 #pragma GCC diagnostic pop
 

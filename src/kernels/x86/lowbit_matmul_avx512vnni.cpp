@@ -11,8 +11,10 @@
 //                  weight zero point and scaled into an f32 accumulator.
 // GCC 12's AVX-512 headers start horizontal reductions (_mm512_reduce_*) from an "undefined"
 // vector, which -Wmaybe-uninitialized reports inside the header; it is not a bug here.
+#if defined(__GNUC__) && !defined(__clang__)  // a GCC-only warning group
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 #include <omp.h>
 

@@ -1,7 +1,9 @@
 // AVX-512 (F + BW) loops of the 8-bit integer kernels; see kernels/int8/qlinear_avx512.h.
 // GCC 12 warns about the _mm512_undefined_* placeholders inside its own intrinsics at -O3
 // (a known false positive).
+#if defined(__GNUC__) && !defined(__clang__)  // a GCC-only warning group
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include "kernels/int8/qlinear_avx512.h"
 
 #include <immintrin.h>
