@@ -6,10 +6,9 @@
 //   DQ(a) + DQ(B const) -> MatMul [-> Relu] -> Q                          =>  QLinearMatMul
 //   DQ(a) + DQ(B const) [+ DQ(int32 C)] -> Gemm [-> Relu] [-> Q]          =>  QGemm (com.microsoft;
 //        f32 output when the Gemm's output is not quantized)
-//   DQ(a) + DQ(b) -> Add [-> Relu] -> Q                                   =>  QLinearAdd
-//   (com.microsoft) DQ(x) -> GlobalAveragePool -> Q                                       =>
-//   QLinearGlobalAveragePool DQ(x) -> Reshape / Flatten / Transpose / Squeeze / Unsqueeze / Slice /
-//   MaxPool / Pad(0)
+//   DQ(a) + DQ(b) -> Add [-> Relu] -> Q    =>  QLinearAdd (com.microsoft)
+//   DQ(x) -> GlobalAveragePool -> Q        =>  QLinearGlobalAveragePool (com.microsoft)
+//   DQ(x) -> Reshape / Flatten / Transpose / Squeeze / Unsqueeze / Slice / MaxPool / Pad(0)
 //        =>  the same op on the integer tensor, then DQ (Pad pads with the zero point)
 //   Q(DQ(x)) with the same scale, zero point and dtype                    =>  x
 //
