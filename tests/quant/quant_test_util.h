@@ -117,8 +117,7 @@ inline Tensor run1(ir::Graph g, const Tensor& x, bool optimize = true) {
 
 // The integer constant behind input `input` of node `node` (DequantizeLinear(constant) -> node),
 // or nullptr: quantized weights and biases have generated names.
-inline const ir::Value* quantized_input(const ir::Graph& g, const std::string& node,
-                                        size_t input) {
+inline const ir::Value* quantized_input(const ir::Graph& g, const std::string& node, size_t input) {
   for (const auto& n : g.nodes()) {
     if (n->name != node || n->inputs.size() <= input || !n->inputs[input]) continue;
     const ir::Node* dq = n->inputs[input]->producer;

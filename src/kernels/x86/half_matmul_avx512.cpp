@@ -1,7 +1,7 @@
 // fp16 MatMul/Gemm on AVX-512: halves converted to f32 in registers (vcvtph2ps), f32 FMAs over a
 // tile of up to 4 rows x 64 columns, the weights streamed from their panel (lowbit_packed.h).
 // Callers check cpu_has_avx512_vnni() (which includes AVX-512F) first.
-#if defined(__GNUC__) && !defined(__clang__)  // a GCC-only warning group
+#if defined(__GNUC__) && !defined(__clang__)            // a GCC-only warning group
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"  // see lowbit_matmul_avx512vnni.cpp
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
