@@ -70,6 +70,18 @@ inline bool all_inputs_f32(const KernelCtx& ctx) {
   return true;
 }
 
+// Adds a constant runtime zero point `zp` for `arg` (DNNL_ARG_SRC or DNNL_ARG_DST) to a
+// primitive's arguments when it is nonzero (a zero point of 0 is oneDNN's default). The memory
+// lives as long as `args` holds it.
+inline void add_zero_point_arg(std::unordered_map<int, dnnl::memory>& args, int arg, int32_t zp,
+                               const dnnl::engine& engine) {
+  if (zp == 0) return;
+  const dnnl::memory::desc md({1}, dnnl::memory::data_type::s32, dnnl::memory::format_tag::x);
+  dnnl::memory m(md, engine);
+  *static_cast<int32_t*>(m.get_data_handle()) = zp;
+  args[DNNL_ARG_ATTR_ZERO_POINTS | arg] = m;
+}
+
 // Runs the reference kernel `fn`, which reads plain data only: blocked inputs (a shape oneDNN
 // turned down after the runtime handed it over blocked) are converted first, and the outputs
 // are written plain.

@@ -57,7 +57,7 @@ class DnnlQLinearMatMul final : public Kernel {
   struct Entry {
     bool supported = false;
     dnnl::primitive prim;
-    memory src, wei, dst, src_zp, dst_zp;
+    memory src, wei, dst;
     std::unordered_map<int, memory> args;
   };
 
@@ -93,17 +93,8 @@ class DnnlQLinearMatMul final : public Kernel {
     dnnl::reorder(plain, e.wei).execute(cpu_stream(), plain, e.wei);
     cpu_stream().wait();
     e.args = {{DNNL_ARG_SRC, e.src}, {DNNL_ARG_WEIGHTS, e.wei}, {DNNL_ARG_DST, e.dst}};
-    const memory::desc zp_md({1}, memory::data_type::s32, memory::format_tag::x);
-    if (a_zp_ != 0) {
-      e.src_zp = memory(zp_md, cpu_engine());
-      *static_cast<int32_t*>(e.src_zp.get_data_handle()) = a_zp_;
-      e.args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = e.src_zp;
-    }
-    if (y_zp_ != 0) {
-      e.dst_zp = memory(zp_md, cpu_engine());
-      *static_cast<int32_t*>(e.dst_zp.get_data_handle()) = y_zp_;
-      e.args[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_DST] = e.dst_zp;
-    }
+    add_zero_point_arg(e.args, DNNL_ARG_SRC, a_zp_, cpu_engine());
+    add_zero_point_arg(e.args, DNNL_ARG_DST, y_zp_, cpu_engine());
     e.supported = true;
     return Status::ok();
   }
