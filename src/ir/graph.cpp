@@ -245,6 +245,16 @@ void Graph::remove_dead() {
                 values_.end());
 }
 
+namespace {
+
+// Inputs below an op's min_inputs are required, except the optional zero points com.microsoft's
+// QLinearAdd and QGemm take between required inputs (a_zero_point, b_zero_point: slots 2 and 5).
+bool input_may_be_absent(OpKind op, int i) {
+  return (op == OpKind::QLinearAdd || op == OpKind::QGemm) && (i == 2 || i == 5);
+}
+
+}  // namespace
+
 Status Graph::verify() const {
   std::unordered_set<const Value*> owned;
   for (const auto& v : values_) owned.insert(v.get());
@@ -260,6 +270,10 @@ Status Graph::verify() const {
       return Status::errorf("node {} has {} inputs; {} takes {} to {}", n->describe(), nin, s.name,
                             s.min_inputs, s.max_inputs < 0 ? std::string("any") :
                                                              std::to_string(s.max_inputs));
+    for (int i = 0; i < std::min(nin, s.min_inputs); ++i)
+      if (!n->inputs[static_cast<size_t>(i)] && !input_may_be_absent(n->op, i))
+        return Status::errorf("node {}: required input {} of {} is empty", n->describe(), i,
+                              s.name);
     if (nout < s.min_outputs || (s.max_outputs >= 0 && nout > s.max_outputs))
       return Status::errorf("node {} has {} outputs; {} gives {} to {}", n->describe(), nout,
                             s.name, s.min_outputs, s.max_outputs);
