@@ -91,7 +91,9 @@ std::vector<float> Node::attr_floats(const std::string& key, std::vector<float> 
   const Attribute* a = attr(key);
   return a ? a->floats : fallback;
 }
-std::string Node::describe() const { return fmt::format("'{}' ({})", name, op_name(op)); }
+std::string Node::describe() const {
+  return fmt::format("'{}' ({})", name, op_name(op));
+}
 
 Value* Graph::add_value(std::string vname, DType dtype) {
   auto v = std::make_unique<Value>();
@@ -212,9 +214,9 @@ void Graph::replace_uses(Value* from, Value* to) {
 void Graph::remove_node(Node* n) {
   for (Value* o : n->outputs)
     if (o && o->producer == n) o->producer = nullptr;
-  nodes_.erase(std::remove_if(nodes_.begin(), nodes_.end(),
-                              [&](const auto& p) { return p.get() == n; }),
-               nodes_.end());
+  nodes_.erase(
+      std::remove_if(nodes_.begin(), nodes_.end(), [&](const auto& p) { return p.get() == n; }),
+      nodes_.end());
 }
 
 void Graph::remove_dead() {
@@ -268,8 +270,8 @@ Status Graph::verify() const {
     int nout = static_cast<int>(n->outputs.size());
     if (nin < s.min_inputs || (s.max_inputs >= 0 && nin > s.max_inputs))
       return Status::errorf("node {} has {} inputs; {} takes {} to {}", n->describe(), nin, s.name,
-                            s.min_inputs, s.max_inputs < 0 ? std::string("any") :
-                                                             std::to_string(s.max_inputs));
+                            s.min_inputs,
+                            s.max_inputs < 0 ? std::string("any") : std::to_string(s.max_inputs));
     for (int i = 0; i < std::min(nin, s.min_inputs); ++i)
       if (!n->inputs[static_cast<size_t>(i)] && !input_may_be_absent(n->op, i))
         return Status::errorf("node {}: required input {} of {} is empty", n->describe(), i,
@@ -279,7 +281,8 @@ Status Graph::verify() const {
                             s.name, s.min_outputs, s.max_outputs);
     for (const Value* o : n->outputs) {
       if (!o) continue;
-      if (!owned.count(o)) return Status::errorf("node {}: output not owned by the graph", n->describe());
+      if (!owned.count(o))
+        return Status::errorf("node {}: output not owned by the graph", n->describe());
       if (producer.count(o) || defined.count(o))
         return Status::errorf("value '{}' is defined more than once", o->name);
       if (o->producer != n.get())
@@ -301,8 +304,8 @@ Status Graph::verify() const {
     for (size_t i = 0; match && i < s.size(); ++i)
       match = !v->dims[i].is_static() || v->dims[i].value == s[i];
     if (!match)
-      return Status::errorf("constant '{}' has shape {} but is declared {}", v->name,
-                            shape_str(s), dims_str(v->dims));
+      return Status::errorf("constant '{}' has shape {} but is declared {}", v->name, shape_str(s),
+                            dims_str(v->dims));
   }
   CONDENSE_ASSIGN_OR_RETURN(auto order, topological_order());
   (void)order;

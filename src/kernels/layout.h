@@ -4,9 +4,10 @@
 // keeps activations blocked from one oneDNN kernel to the next and converts only where a kernel
 // needs plain data. Only f32 tensors of rank 3 to 5 whose channel count is a multiple of b are
 // blocked, so a blocked tensor has exactly the bytes of its plain form (no padding).
-// 8-bit integer activations (u8, i8; quantized models) have another blocked form: channels-last
-// (N, D..., C), any channel count, which is what oneDNN's int8 convolutions (VNNI, AMX) read and
-// write, so integer kernels hand activations to each other without a reorder per layer.
+// 8-bit integer activations (u8, i8; quantized models) and half-precision ones (fp16, bf16) have
+// another blocked form: channels-last (N, D..., C), any channel count, which is what oneDNN's int8
+// and bf16 convolutions (VNNI, AMX) read and write, so those kernels hand activations to each
+// other without a reorder per layer.
 #pragma once
 
 #include <condense/status.h>

@@ -37,6 +37,8 @@ std::unique_ptr<Pass> make_fuse_activation_pass();
 std::unique_ptr<Pass> make_fuse_activation_grad_sum_pass();
 std::unique_ptr<Pass> make_fuse_weight_only_matmul_pass();
 std::unique_ptr<Pass> make_fuse_dynamic_quant_matmul_pass();
+// Output dtypes from each op's inference, so kernel factories see the real ones.
+std::unique_ptr<Pass> make_infer_dtypes_pass();
 
 // fuse_relu: keep a Relu that the output's saturation does not imply as the lowered node's
 // "_activation" (condense's kernels apply it; ONNX's QLinear ops cannot express it).

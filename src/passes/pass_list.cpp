@@ -21,6 +21,8 @@ std::vector<std::unique_ptr<Pass>> default_load_passes() {
   passes.push_back(make_fold_bias_add_pass());
   passes.push_back(make_fuse_activation_pass());
   passes.push_back(make_fuse_activation_grad_sum_pass());
+  // Last: kernels are chosen right after, by the dtypes this leaves.
+  passes.push_back(make_infer_dtypes_pass());
   return passes;
 }
 

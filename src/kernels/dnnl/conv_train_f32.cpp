@@ -477,7 +477,7 @@ bool valid_group(const ir::Node& n) {
 }
 }  // namespace
 
-// Conv with weights that are not constants (the constant case is make_dnnl_conv_f32's).
+// Conv with weights that are not constants (the constant case is make_dnnl_conv's).
 Result<std::unique_ptr<Kernel>> make_dnnl_conv_train_f32(const KernelCreateCtx& ctx) {
   const ir::Node& n = ctx.node;
   if (!all_f32(ctx) || !valid_group(n) || n.inputs.size() < 2) return std::unique_ptr<Kernel>();

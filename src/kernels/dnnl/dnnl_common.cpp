@@ -55,6 +55,18 @@ dnnl::memory::dims to_dims(std::span<const int64_t> s) {
   return dnnl::memory::dims(s.begin(), s.end());
 }
 
+dnnl::memory::data_type float_dnnl_type(DType dtype) {
+  switch (dtype) {
+    case DType::F16:
+      return dnnl::memory::data_type::f16;
+    case DType::BF16:
+      return dnnl::memory::data_type::bf16;
+    default:
+      CONDENSE_CHECK_MSG(dtype == DType::F32, "float_dnnl_type: not a float type oneDNN takes");
+      return dnnl::memory::data_type::f32;
+  }
+}
+
 dnnl::memory::desc plain_f32(const dnnl::memory::dims& dims) {
   // Row-major strides: works for any rank without naming a format tag.
   dnnl::memory::dims strides(dims.size(), 1);

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/half/half_convert.h"
 #include "kernels/kernel.h"
 #include "ops/nn_activation.h"
 
@@ -30,9 +31,15 @@ bool activation_supported(const FusedActivation& act);
 dnnl::memory::desc plain_f32(const dnnl::memory::dims& dims);
 // f32 memory::desc of `dims` (rank 3 to 5 when blocked) in `layout`.
 dnnl::memory::desc f32_desc(const dnnl::memory::dims& dims, Layout layout);
+// oneDNN's data type for F32, F16 or BF16.
+dnnl::memory::data_type float_dnnl_type(DType dtype);
 // u8 / s8 memory::desc of `dims` (rank 3 to 5): plain (nchw) or blocked, which for 8-bit
 // integers is channels-last (nhwc; kernels/layout.h).
 dnnl::memory::desc int8_desc(const dnnl::memory::dims& dims, DType dtype, Layout layout);
+// memory::desc of `dims` (rank 3 to 5) of type `dt`: plain (nchw) or channels-last (nhwc), the
+// blocked form of 8-bit and 16-bit activations.
+dnnl::memory::desc channels_last_desc(const dnnl::memory::dims& dims, dnnl::memory::data_type dt,
+                                      Layout layout);
 dnnl::memory::dims to_dims(std::span<const int64_t> s);
 
 // Small cache keyed by input shapes: a model sees one or two shapes (batch sizes), so a linear
@@ -64,10 +71,13 @@ class ShapeCache {
 // True when every present input is f32. Factories see only declared dtypes, and intermediate
 // values of a model often have none (they default to f32), so each run checks the real ones and
 // falls back to the reference kernel for anything else.
-inline bool all_inputs_f32(const KernelCtx& ctx) {
+inline bool all_inputs_are(const KernelCtx& ctx, DType dtype) {
   for (const Tensor* t : ctx.inputs)
-    if (t && t->dtype() != DType::F32) return false;
+    if (t && t->dtype() != dtype) return false;
   return true;
+}
+inline bool all_inputs_f32(const KernelCtx& ctx) {
+  return all_inputs_are(ctx, DType::F32);
 }
 
 // Adds a constant runtime zero point `zp` for `arg` (DNNL_ARG_SRC or DNNL_ARG_DST) to a
@@ -110,22 +120,29 @@ bool is_dnnl_reference(const dnnl::primitive_desc& pd);
 
 // Kernels with one activation input and one output (convolution, pooling): a primitive per input
 // shape and pair of layouts, whose src/dst memories get new data handles on each call.
-// Subclasses build the entry. Input and output may be blocked (kernels/layout.h) when the input
-// is f32 and the channel counts allow it.
+// Subclasses build the entry. `io` is the dtype of every input and the output; inputs of another
+// dtype at run time go to the reference kernel. Input and output may be blocked
+// (kernels/layout.h: channel-blocked f32, channels-last bf16 / fp16) when the shapes allow it.
+//   F32, BF16: the primitive reads x and writes y.
+//   F16: oneDNN 2.6 has no fp16 convolution or pooling on x86 (and its fp16 reorders are
+//        scalar), so the primitive computes in f32: run() widens x into an f32 buffer of the same
+//        element order (exact) and rounds the primitive's f32 result once into y, with
+//        condense's AVX-512 conversions: the reference kernel's arithmetic, float on half storage.
 class DnnlSrcDstKernel : public Kernel {
  public:
-  explicit DnnlSrcDstKernel(OpKind op) : fallback_(ref_kernel_fn(op)) {}
+  explicit DnnlSrcDstKernel(OpKind op, DType io = DType::F32)
+      : io_(io), fallback_(ref_kernel_fn(op)) {}
 
   bool may_accept_blocked(size_t input) const override { return input == 0; }
   bool may_produce_blocked(size_t output) const override { return output == 0; }
   // Input 0 as it comes (the primitive is built for its layout); weights and bias are plain.
   Layout required_layout(const KernelCtx& ctx, size_t input) const override {
-    return input == 0 && all_inputs_f32(ctx) ? ctx.in_layout(0) : Layout::Plain;
+    return input == 0 && all_inputs_are(ctx, io_) ? ctx.in_layout(0) : Layout::Plain;
   }
 
   Status run(KernelCtx& ctx) final {
     const Layout in_layout = ctx.in_layout(0);
-    if (!all_inputs_f32(ctx)) return fallback_(ctx);
+    if (!all_inputs_are(ctx, io_)) return run_plain(ctx, fallback_);
     const Tensor& x = ctx.in(0);
     Tensor& y = ctx.out(0);
     const Layout out_layout = output_layout(x.shape(), y.shape(), in_layout, ctx.wants_blocked(0));
@@ -138,22 +155,35 @@ class DnnlSrcDstKernel : public Kernel {
       e = &cache_.insert(x.shape(), key_b, std::move(fresh));
     }
     if (!e->supported) return run_plain(ctx, fallback_);
+    // fp16: the primitive reads and writes f32 buffers (scratch shared by the thread's kernels).
+    thread_local std::vector<float> widened, narrowed;
+    const void* src = x.raw();
+    void* dst = y.raw();
+    if (io_ == DType::F16) {
+      widened.resize(static_cast<size_t>(x.numel()));
+      narrowed.resize(static_cast<size_t>(y.numel()));
+      f16_to_f32(static_cast<const uint16_t*>(x.raw()), widened.data(), x.numel());
+      src = widened.data();
+      dst = narrowed.data();
+    }
     return guarded(ctx.node, [&] {
       if (e->src_reorder) {
-        e->src_user.set_data_handle(const_cast<void*>(x.raw()));
+        e->src_user.set_data_handle(const_cast<void*>(src));
         e->src_reorder.execute(cpu_stream(), e->src_user, e->src);
       } else {
-        e->src.set_data_handle(const_cast<void*>(x.raw()));
+        e->src.set_data_handle(const_cast<void*>(src));
       }
       if (e->dst_reorder) {
-        e->dst_user.set_data_handle(y.raw());
+        e->dst_user.set_data_handle(dst);
         e->prim.execute(cpu_stream(), e->args);
         e->dst_reorder.execute(cpu_stream(), e->dst, e->dst_user);
       } else {
-        e->dst.set_data_handle(y.raw());
+        e->dst.set_data_handle(dst);
         e->prim.execute(cpu_stream(), e->args);
       }
       cpu_stream().wait();
+      if (io_ == DType::F16)
+        f32_to_f16(narrowed.data(), static_cast<uint16_t*>(y.raw()), y.numel());
       ctx.set_out_layout(0, out_layout);
       return Status::ok();
     });
@@ -195,13 +225,26 @@ class DnnlSrcDstKernel : public Kernel {
     e.dst = dnnl::memory(wanted, cpu_engine());
     e.dst_reorder = dnnl::reorder(e.dst, e.dst_user);
   }
+  // Activations as the primitive's src/dst bindings see them, in `layout`: f32 (nchw or
+  // nChw<b>c), bf16 (nchw or nhwc), or for fp16 the f32 buffers run() converts through, in the
+  // fp16 tensor's element order (nchw or nhwc).
+  dnnl::memory::desc io_desc(const dnnl::memory::dims& dims, Layout layout) const {
+    if (io_ == DType::F32) return f32_desc(dims, layout);
+    return channels_last_desc(dims, compute_type(), layout);
+  }
+  // The primitive's src / weights / dst type: bf16 for bf16, f32 otherwise.
+  dnnl::memory::data_type compute_type() const {
+    return io_ == DType::BF16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
+  }
   // Builds the primitive for input shape `xs` in the given layouts, or leaves `supported` false.
   virtual Status build(const ir::Node& node, const Shape& xs, Layout in, Layout out, Entry& e) = 0;
   // The layout to write: blocked when the consumers want it and the shape allows it.
   virtual Layout output_layout(const Shape& /*xs*/, const Shape& ys, Layout /*in*/,
                                bool want_blocked) const {
-    return want_blocked && blockable(DType::F32, ys) ? Layout::Blocked : Layout::Plain;
+    return want_blocked && blockable(io_, ys) ? Layout::Blocked : Layout::Plain;
   }
+
+  const DType io_;
 
  private:
   RefKernelFn fallback_;

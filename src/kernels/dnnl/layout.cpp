@@ -17,7 +17,8 @@ int64_t channel_block() {
 }
 
 bool blockable(DType dtype, const Shape& shape) {
-  if (dtype == DType::U8 || dtype == DType::I8)  // channels-last
+  if (dtype == DType::U8 || dtype == DType::I8 || dtype == DType::F16 ||
+      dtype == DType::BF16)  // channels-last
     return shape.size() >= 3 && shape.size() <= 5 && shape_numel(shape) > 0;
   return dtype == DType::F32 && shape.size() >= 3 && shape.size() <= 5 && shape[1] > 0 &&
          shape[1] % channel_block() == 0 && shape_numel(shape) > 0;
@@ -47,8 +48,13 @@ dnnl::memory::desc f32_desc(const dnnl::memory::dims& dims, Layout layout) {
 }
 
 dnnl::memory::desc int8_desc(const dnnl::memory::dims& dims, DType dtype, Layout layout) {
+  return channels_last_desc(
+      dims, dtype == DType::U8 ? dnnl::memory::data_type::u8 : dnnl::memory::data_type::s8, layout);
+}
+
+dnnl::memory::desc channels_last_desc(const dnnl::memory::dims& dims, dnnl::memory::data_type dt,
+                                      Layout layout) {
   using T = dnnl::memory::format_tag;
-  const auto dt = dtype == DType::U8 ? dnnl::memory::data_type::u8 : dnnl::memory::data_type::s8;
   T tag = T::undef;
   switch (dims.size()) {
     case 3:
@@ -69,8 +75,9 @@ dnnl::memory::desc int8_desc(const dnnl::memory::dims& dims, DType dtype, Layout
 }  // namespace dnnl_internal
 
 namespace {
-// Reorders between the plain and blocked forms of one f32 or 8-bit tensor; primitives are cached
-// per shape, direction and thread.
+// Reorders between the plain and blocked forms of one f32, 8-bit or 16-bit tensor; primitives are
+// cached per shape, direction and thread. A layout change copies elements unchanged, so fp16 moves
+// as bf16 (oneDNN 2.6's fp16 reorders are scalar; its bf16 ones are JIT-compiled).
 Status convert(const Tensor& src, Tensor& dst, Layout from_layout) {
   using namespace dnnl_internal;
   const Layout to_layout = from_layout == Layout::Plain ? Layout::Blocked : Layout::Plain;
@@ -84,9 +91,16 @@ Status convert(const Tensor& src, Tensor& dst, Layout from_layout) {
   };
   thread_local ShapeCache<Entry> cache;
   const Shape key_b = {static_cast<int64_t>(from_layout), static_cast<int64_t>(src.dtype())};
-  const bool is_int8 = src.dtype() != DType::F32;
   auto desc = [&](const dnnl::memory::dims& dims, Layout l) {
-    return is_int8 ? int8_desc(dims, src.dtype(), l) : f32_desc(dims, l);
+    switch (src.dtype()) {
+      case DType::F32:
+        return f32_desc(dims, l);
+      case DType::F16:
+      case DType::BF16:
+        return channels_last_desc(dims, dnnl::memory::data_type::bf16, l);
+      default:
+        return int8_desc(dims, src.dtype(), l);
+    }
   };
   try {
     Entry* e = cache.find(src.shape(), key_b);

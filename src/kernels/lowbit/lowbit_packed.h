@@ -112,8 +112,7 @@ struct PackedF16 {
 };
 
 // x: (M, K) halves; y: (M, N) f32 (the caller applies an activation and rounds to half with
-// f32_to_f16_avx512). xf: scratch of M * K floats.
+// f32_to_f16, kernels/half/half_convert.h). xf: scratch of M * K floats.
 void f16_matmul_avx512(const PackedF16& p, const uint16_t* x, int64_t M, float* y, float* xf);
-void f32_to_f16_avx512(const float* x, uint16_t* y, int64_t n);
 
 }  // namespace condense::lowbit

@@ -6,6 +6,7 @@
 // or C, and C that is not per column.
 #include <vector>
 
+#include "kernels/half/half_convert.h"
 #include "kernels/kernel.h"
 #include "kernels/lowbit/lowbit_packed.h"
 #include "ops/nn_activation.h"
@@ -32,7 +33,7 @@ class MatMulF16 final : public Kernel {
     f16_matmul_avx512(p_, reinterpret_cast<const uint16_t*>(a.raw()), M, yf_.data(), xf_.data());
     if (act_.kind != FusedAct::None)
       for (float& v : yf_) v = apply_fused_activation(act_, v);
-    f32_to_f16_avx512(yf_.data(), reinterpret_cast<uint16_t*>(y.raw()), M * p_.N);
+    f32_to_f16(yf_.data(), reinterpret_cast<uint16_t*>(y.raw()), M * p_.N);
     return Status::ok();
   }
 

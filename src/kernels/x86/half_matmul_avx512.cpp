@@ -182,13 +182,4 @@ void f16_matmul_avx512(const PackedF16& p, const uint16_t* x, int64_t M, float* 
   }
 }
 
-void f32_to_f16_avx512(const float* x, uint16_t* y, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = tail_mask(i, n);
-    const __m256i h = _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, x + i),
-                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    _mm256_mask_storeu_epi16(y + i, m, h);
-  }
-}
-
 }  // namespace condense::lowbit

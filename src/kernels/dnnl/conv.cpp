@@ -1,7 +1,14 @@
-// oneDNN Conv / ConvTranspose, f32, 1-D to 3-D, groups (depthwise included), constant weights
-// and bias, fused bias and activation (post-ops). x and y are plain (N, C, D...) or
-// channel-blocked as the runtime asks (kernels/layout.h); the weights are reordered once into the
-// layout the primitive asks for (format_tag::any).
+// oneDNN Conv / ConvTranspose, 1-D to 3-D, groups (depthwise included), constant weights and
+// bias, fused bias and activation (post-ops). x and y are plain (N, C, D...) or channel-blocked as
+// the runtime asks (kernels/layout.h); the weights are reordered once into the layout the
+// primitive asks for (format_tag::any).
+//
+// dtypes: x, w, (b) and y all f32, all bf16 or all fp16 (dnnl_common.h, DnnlSrcDstKernel).
+//   f32:  f32 primitive.
+//   bf16: bf16 primitive (AVX512-BF16 / AMX): bf16 products accumulated in f32, y rounded once;
+//         x and y plain or channels-last.
+//   fp16: f32 primitive between condense's conversions; the weights widened once at create.
+//   The bias is f32 for all three.
 #include <unordered_map>
 
 #include "kernels/dnnl/dnnl_common.h"
@@ -13,19 +20,26 @@ namespace {
 using namespace dnnl_internal;
 using dnnl::memory;
 
-class DnnlConvF32 final : public DnnlSrcDstKernel {
+class DnnlConv final : public DnnlSrcDstKernel {
  public:
-  DnnlConvF32(const ir::Node& node, Tensor w, std::optional<Tensor> b, bool transpose,
-              FusedActivation act)
-      : DnnlSrcDstKernel(node.op),
-        w_(std::move(w)),
-        b_(std::move(b)),
+  DnnlConv(const ir::Node& node, Tensor w, std::optional<Tensor> b, bool transpose,
+           FusedActivation act)
+      : DnnlSrcDstKernel(node.op, w.dtype()),
+        w_(w.dtype() == DType::F16 ? half_to_f32_tensor(w) : std::move(w)),
+        b_(b ? std::optional<Tensor>(to_f32(*b)) : std::nullopt),
         transpose_(transpose),
         act_(act),
         group_(node.attr_int("group", 1)) {}
 
   std::string_view name() const override {
-    return transpose_ ? "dnnl_deconv_f32" : "dnnl_conv_f32";
+    switch (io_) {
+      case DType::BF16:
+        return transpose_ ? "dnnl_deconv_bf16" : "dnnl_conv_bf16";
+      case DType::F16:  // fp16 storage, f32 arithmetic
+        return transpose_ ? "dnnl_deconv_f16_f32" : "dnnl_conv_f16_f32";
+      default:
+        return transpose_ ? "dnnl_deconv_f32" : "dnnl_conv_f32";
+    }
   }
 
  private:
@@ -53,7 +67,7 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
     }
     dims.insert(dims.end(), kdims.begin(), kdims.end());
     strides.insert(strides.end(), kstrides.begin(), kstrides.end());
-    return memory::desc(dims, memory::data_type::f32, strides);
+    return memory::desc(dims, float_dnnl_type(w_.dtype()), strides);
   }
 
   // The weights in the layout `want`, reordered once per distinct layout.
@@ -95,17 +109,15 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
     // channel-blocked data, padding the channels to the block where needed; a plain input is
     // reordered into that and the result back out, which costs far less than a convolution on
     // plain layouts (im2col + gemm). Blocked activations are used as they are.
-    const memory::desc given_src = f32_desc(to_dims(xs), in),
-                       given_dst = f32_desc(to_dims(ys), out);
-    auto any_if_plain = [](const memory::desc& d, Layout l, const Shape& s) {
-      return l == Layout::Plain
-                 ? memory::desc(to_dims(s), memory::data_type::f32, memory::format_tag::any)
-                 : d;
+    const memory::desc given_src = io_desc(to_dims(xs), in), given_dst = io_desc(to_dims(ys), out);
+    const memory::data_type compute = compute_type();
+    auto any_if_plain = [compute](const memory::desc& d, Layout l, const Shape& s) {
+      return l == Layout::Plain ? memory::desc(to_dims(s), compute, memory::format_tag::any) : d;
     };
     const memory::desc src_md = any_if_plain(given_src, in, xs);
     const memory::desc dst_md = any_if_plain(given_dst, out, ys);
     memory::dims wdims = plain_weights().dims();
-    const memory::desc w_any(wdims, memory::data_type::f32, memory::format_tag::any);
+    const memory::desc w_any(wdims, compute, memory::format_tag::any);
     const memory::desc b_md =
         b_ ? memory::desc({M}, memory::data_type::f32, memory::format_tag::a) : memory::desc();
     dnnl::primitive_attr attr;
@@ -118,6 +130,7 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
                                         dnnl::algorithm::convolution_direct, src_md, w_any, b_md,
                                         dst_md, strides, dil, pl, pr);
       dnnl::convolution_forward::primitive_desc pd(d, attr, cpu_engine());
+      if (io_ != DType::F32 && is_dnnl_reference(pd)) return Status::ok();
       e.prim = dnnl::convolution_forward(pd);
       w_md = pd.weights_desc();
       bind_src(e, given_src, pd.src_desc());
@@ -127,6 +140,7 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
                                           dnnl::algorithm::deconvolution_direct, src_md, w_any,
                                           b_md, dst_md, strides, dil, pl, pr);
       dnnl::deconvolution_forward::primitive_desc pd(d, attr, cpu_engine());
+      if (io_ != DType::F32 && is_dnnl_reference(pd)) return Status::ok();
       e.prim = dnnl::deconvolution_forward(pd);
       w_md = pd.weights_desc();
       bind_src(e, given_src, pd.src_desc());
@@ -139,8 +153,13 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
     return Status::ok();
   }
 
-  Tensor w_;
-  std::optional<Tensor> b_;
+  // The bias in f32 (a copy only when it is half).
+  static Tensor to_f32(const Tensor& b) {
+    return b.dtype() == DType::F32 ? b : half_to_f32_tensor(b);
+  }
+
+  Tensor w_;                 // f32 (fp16 weights widened) or bf16
+  std::optional<Tensor> b_;  // f32
   bool transpose_;
   FusedActivation act_;
   int64_t group_;
@@ -149,27 +168,31 @@ class DnnlConvF32 final : public DnnlSrcDstKernel {
 
 Result<std::unique_ptr<Kernel>> make_conv(const KernelCreateCtx& ctx, bool transpose) {
   const ir::Node& n = ctx.node;
-  if (!all_f32(ctx) || ctx.constant_inputs.size() < 2 || !ctx.constant_inputs[1])
-    return std::unique_ptr<Kernel>();
+  if (ctx.constant_inputs.size() < 2 || !ctx.constant_inputs[1]) return std::unique_ptr<Kernel>();
   const Tensor& w = *ctx.constant_inputs[1];
+  // x's declared dtype may be unknown (F32 by default): the weights decide, and each run checks x.
+  const DType io = w.dtype();
+  if (io != DType::F32 && io != DType::F16 && io != DType::BF16) return std::unique_ptr<Kernel>();
+  if (io == DType::F32 && !all_f32(ctx)) return std::unique_ptr<Kernel>();
   if (w.rank() < 3 || w.rank() > 5) return std::unique_ptr<Kernel>();
   std::optional<Tensor> b;
   if (n.input(2)) {
-    if (!ctx.constant_inputs[2]) return std::unique_ptr<Kernel>();
+    if (!ctx.constant_inputs[2] || ctx.constant_inputs[2]->dtype() != io)
+      return std::unique_ptr<Kernel>();
     b = *ctx.constant_inputs[2];
   }
   auto act = fused_activation(n);
   if (!act || !activation_supported(*act)) return std::unique_ptr<Kernel>();
   const int64_t group = n.attr_int("group", 1);
   if (group < 1 || w.dim(0) % group != 0) return std::unique_ptr<Kernel>();  // infer reports it
-  return std::unique_ptr<Kernel>(std::make_unique<DnnlConvF32>(n, w, b, transpose, *act));
+  return std::unique_ptr<Kernel>(std::make_unique<DnnlConv>(n, w, b, transpose, *act));
 }
 }  // namespace
 
-Result<std::unique_ptr<Kernel>> make_dnnl_conv_f32(const KernelCreateCtx& ctx) {
+Result<std::unique_ptr<Kernel>> make_dnnl_conv(const KernelCreateCtx& ctx) {
   return make_conv(ctx, false);
 }
-Result<std::unique_ptr<Kernel>> make_dnnl_conv_transpose_f32(const KernelCreateCtx& ctx) {
+Result<std::unique_ptr<Kernel>> make_dnnl_conv_transpose(const KernelCreateCtx& ctx) {
   return make_conv(ctx, true);
 }
 

@@ -1,7 +1,9 @@
-// oneDNN pooling, f32: MaxPool (without the Indices output), AveragePool, GlobalAveragePool.
+// oneDNN pooling: MaxPool (without the Indices output), AveragePool, GlobalAveragePool.
 // (N, C, D...) in and out, plain or channel-blocked (the output follows the input). ceil_mode
 // windows become extra right padding; AveragePool with count_include_pad over such a window would
 // count it, so that case runs the reference.
+// dtypes: f32, bf16 (averages accumulate in f32) and fp16 (f32 primitive between conversions;
+// dnnl_common.h, DnnlSrcDstKernel).
 #include <unordered_map>
 
 #include "kernels/dnnl/dnnl_common.h"
@@ -13,10 +15,19 @@ namespace {
 using namespace dnnl_internal;
 using dnnl::memory;
 
-class DnnlPoolF32 final : public DnnlSrcDstKernel {
+class DnnlPool final : public DnnlSrcDstKernel {
  public:
-  explicit DnnlPoolF32(const ir::Node& node) : DnnlSrcDstKernel(node.op), op_(node.op) {}
-  std::string_view name() const override { return "dnnl_pool_f32"; }
+  DnnlPool(const ir::Node& node, DType io) : DnnlSrcDstKernel(node.op, io), op_(node.op) {}
+  std::string_view name() const override {
+    switch (io_) {
+      case DType::BF16:
+        return "dnnl_pool_bf16";
+      case DType::F16:  // fp16 storage, f32 arithmetic
+        return "dnnl_pool_f16_f32";
+      default:
+        return "dnnl_pool_f32";
+    }
+  }
 
  private:
   Layout output_layout(const Shape&, const Shape&, Layout in, bool) const override { return in; }
@@ -56,11 +67,12 @@ class DnnlPoolF32 final : public DnnlSrcDstKernel {
     }
     Shape ys = {xs[0], xs[1]};
     ys.insert(ys.end(), g.out.begin(), g.out.end());
-    const memory::desc src_md = f32_desc(to_dims(xs), in), dst_md = f32_desc(to_dims(ys), in);
+    const memory::desc src_md = io_desc(to_dims(xs), in), dst_md = io_desc(to_dims(ys), in);
     dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src_md, dst_md,
                                      to_dims(g.strides), to_dims(g.kernel), dil,
                                      to_dims(g.pad_begin), pr);
     dnnl::pooling_v2_forward::primitive_desc pd(d, cpu_engine());
+    if (io_ != DType::F32 && is_dnnl_reference(pd)) return Status::ok();
     e.prim = dnnl::pooling_v2_forward(pd);
     e.src = memory(src_md, cpu_engine(), nullptr);
     e.dst = memory(dst_md, cpu_engine(), nullptr);
@@ -73,12 +85,14 @@ class DnnlPoolF32 final : public DnnlSrcDstKernel {
 };
 }  // namespace
 
-Result<std::unique_ptr<Kernel>> make_dnnl_pool_f32(const KernelCreateCtx& ctx) {
+Result<std::unique_ptr<Kernel>> make_dnnl_pool(const KernelCreateCtx& ctx) {
   const ir::Node& n = ctx.node;
-  if (!all_f32(ctx)) return std::unique_ptr<Kernel>();
+  // A half model declares x's dtype (the converter writes it); otherwise it is f32.
+  const DType io = ctx.input_dtypes.empty() ? DType::F32 : ctx.input_dtypes[0];
+  if (io != DType::F32 && io != DType::F16 && io != DType::BF16) return std::unique_ptr<Kernel>();
   // MaxPool's Indices output is not oneDNN's workspace: reference.
   if (n.op == OpKind::MaxPool && n.output(1)) return std::unique_ptr<Kernel>();
-  return std::unique_ptr<Kernel>(std::make_unique<DnnlPoolF32>(n));
+  return std::unique_ptr<Kernel>(std::make_unique<DnnlPool>(n, io));
 }
 
 }  // namespace condense
