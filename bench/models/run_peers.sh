@@ -25,24 +25,7 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --models-from) models_from="$2"; shift 2 ;;
     --quant) quant=1; args+=("$1"); shift ;;
-    -h|--help) sed -n '2,12p' "${BASH_SOURCE[0]}"; if [[ $quant == 1 ]]; then
-  data="${CONDENSE_DATA_DIR:-$root/../shared/data}"
-  qdir="$root/build/bench-models/quant"
-  mkdir -p "$qdir"
-  cmake --build "$build" -j2 --target condense_cli condense_dump_samples >/dev/null
-  if [[ ! -f "$qdir/resnet20.int8.onnx" ]]; then
-    OMP_WAIT_POLICY=PASSIVE "$build/condense" quantize "$data/models/resnet20-cifar10/resnet20.onnx" \
-      --calib "imagefolder:$data/cifar10-jpeg/cifar10-train-jpeg.tar.gz" --per-channel \
-      -o "$qdir/resnet20.int8.onnx" >&2
-  fi
-  if [[ ! -f "$qdir/calib.npy" ]]; then
-    "$build/bench/condense_dump_samples" "imagefolder:$data/cifar10-jpeg/cifar10-train-jpeg.tar.gz" \
-      --count 1024 --normalize imagenet -o "$qdir/calib.npy" >&2
-  fi
-  args+=(--int8-model "$qdir/resnet20.int8.onnx" --calib-npy "$qdir/calib.npy" --data-dir "$data")
-fi
-
-exec /usr/bin/python3 "$root/bench/models/run_peers.py" --help ;;
+    -h|--help) sed -n '2,16p' "${BASH_SOURCE[0]}"; exec /usr/bin/python3 "$root/bench/models/run_peers.py" --help ;;
     *) args+=("$1"); shift ;;
   esac
 done

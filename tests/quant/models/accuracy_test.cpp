@@ -4,9 +4,11 @@
 //   activations calibrated on 1,024 training images: drop <= 0.3 points (issue 4's target).
 //   LeNet-5 trained here for one epoch on MNIST, int8: drop <= 0.1 points.
 //   mnist-8 (the ONNX zoo's MNIST CNN, fixed batch 1, raw pixels): drop <= 0.1 points.
+//   resnet20 converted to fp16 and bf16: drop <= 0.3 points, convolutions on the half kernels.
 #include <condense/ir_clone.h>
 #include <condense/onnx.h>
 #include <condense/quant.h>
+#include <condense/session.h>
 #include <condense/trainer.h>
 #include <condense/zoo.h>
 #include <gtest/gtest.h>
@@ -143,4 +145,40 @@ TEST(QuantAccuracy, Mnist8FixedBatchOne) {
               a.fp32, a.quantized, a.fp32 - a.quantized);
   EXPECT_NEAR(a.fp32, 98.91, 0.005);
   EXPECT_LE(a.fp32 - a.quantized, 0.1);
+}
+
+// `--dtype fp16 / bf16` on resnet20 (the CIFAR-10 JPEG test set, 10,000 images): the converted
+// model (re-imported from its ONNX bytes) on the fast half kernels keeps top-1 within 0.3 points
+// of fp32 (81.03%; measured 81.04% fp16, 80.96% bf16), and runs its convolutions on them.
+TEST(QuantAccuracy, Resnet20HalfPrecision) {
+  const std::string model_path = data_path("models/resnet20-cifar10/resnet20.onnx");
+  const std::string test = data_path("cifar10-jpeg/cifar10-test-jpeg.tar.gz");
+  REQUIRE_DATA(model_path);
+  REQUIRE_DATA(test);
+  auto model = onnx::import_file(model_path);
+  ASSERT_TRUE(model);
+  auto test_set = open("imagefolder:" + test, data::Split::Test, data::Preprocess::imagenet());
+  for (DType dt : {DType::F16, DType::BF16}) {
+    auto half = quant::convert_float(ir::clone_graph(*model), dt);
+    ASSERT_TRUE(half.is_ok()) << half.status().message();
+    auto bytes = onnx::export_bytes(half->graph);
+    ASSERT_TRUE(bytes.is_ok()) << bytes.status().message();
+    auto reimported = onnx::import_bytes(*bytes);
+    ASSERT_TRUE(reimported.is_ok()) << reimported.status().message();
+    auto session = Session::create(ir::clone_graph(*reimported), {.threads = 2});
+    ASSERT_TRUE(session.is_ok()) << session.status().message();
+    int convs = 0;
+    for (const NodeReport& r : (*session)->report())
+      if (r.op == "Conv") {
+        EXPECT_EQ(r.kernel, dt == DType::F16 ? "dnnl_conv_f16_f32" : "dnnl_conv_bf16") << r.name;
+        ++convs;
+      }
+    EXPECT_EQ(convs, 19);
+    auto r = train::evaluate(std::move(*reimported), *test_set);
+    ASSERT_TRUE(r.is_ok()) << r.status().message();
+    const double acc = 100.0 * r->accuracy();
+    std::printf("resnet20 %s: top-1 %.2f%% (fp32 81.03%%)\n", std::string(dtype_name(dt)).c_str(),
+                acc);
+    EXPECT_GE(acc, 81.03 - 0.3) << dtype_name(dt);
+  }
 }
