@@ -25,6 +25,10 @@ preprocessed as condense feeds them: bench/models/dump_samples.cpp), then traced
 TorchScript. --weights-onnx loads the trained weights of the shared resnet20.onnx (batch norm
 folded) so that the calibration sees the real activation ranges; --eval-npy/--eval-labels-npy
 then also reports its top-1 ("top1").
+
+--mode bf16 / fp16 runs the eager model with weights and input in that type (with --weights-onnx,
+resnet20's trained weights), the peer of `condense quantize --dtype bf16|fp16`. PyTorch 1.13 has
+no fp16 convolution on the CPU: that mode reports its error for resnet20.
 """
 import argparse
 import json
@@ -289,9 +293,11 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--min-time", type=float, default=1.0, help="seconds of timed runs")
     ap.add_argument("--warmup", type=int, default=5)
-    ap.add_argument("--mode", choices=("eager", "jit", "int8"), default="eager")
+    ap.add_argument("--mode", choices=("eager", "jit", "int8", "bf16", "fp16"), default="eager",
+                    help="bf16 / fp16: eager with weights and input in that type")
     ap.add_argument("--calib-npy", help="int8: calibration samples (N, C, H, W) f32 .npy")
-    ap.add_argument("--weights-onnx", help="int8: take resnet20's weights from this ONNX file")
+    ap.add_argument("--weights-onnx",
+                    help="int8, bf16, fp16: take resnet20's weights from this ONNX file")
     ap.add_argument("--eval-npy", help="int8: also report top-1 on these samples")
     ap.add_argument("--eval-labels-npy", help="int8: their labels")
     a = ap.parse_args()
@@ -325,6 +331,12 @@ def main():
             if a.eval_npy and a.eval_labels_npy:
                 out["top1"] = top1(model, torch.from_numpy(np.load(a.eval_npy)).float(),
                                    torch.from_numpy(np.load(a.eval_labels_npy)).long())
+        if a.mode in ("bf16", "fp16"):
+            if a.weights_onnx:
+                load_resnet20_onnx(model, a.weights_onnx)
+            dt = torch.bfloat16 if a.mode == "bf16" else torch.float16
+            model = model.to(dt)
+            x = x.to(dt)
         if a.mode == "jit":
             with torch.no_grad():
                 model = torch.jit.trace(model, x)
