@@ -413,6 +413,19 @@ TEST_F(QuantCli, QOperatorFormat) {
                      path("bad3.onnx"), {"--format qoperator", "--dtype"});
 }
 
+// `info --kernels` counts the fused dynamic int8 MatMuls (fc1's Gemm, fc2's MatMul + Add) as
+// quantized nodes.
+TEST_F(QuantCli, InfoKernelsCountsFusedLowBitMatMuls) {
+  CliRun r = cli(fmt::format("quantize '{}' --mode dynamic -o '{}'", model, path("dyn.onnx")));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  CliRun info = cli(fmt::format("info '{}' --kernels", path("dyn.onnx")));
+  ASSERT_EQ(info.rc, 0) << info.err;
+  EXPECT_NE(info.out.find("DynamicQuantMatMul"), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("0 node(s) on integer kernels, 2 fused low-bit MatMul(s), 0 in float"),
+            std::string::npos)
+      << info.out;
+}
+
 // --equalize and --bias-correct end to end (quantize and calibrate), and bias correction without
 // calibration data refused.
 TEST_F(QuantCli, EqualizeAndBiasCorrect) {

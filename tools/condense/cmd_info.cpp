@@ -312,17 +312,21 @@ int run_info(const InfoArgs& a) {
              macs_complete ? "" : " (some layers have unknown shapes)");
   if (a.kernels) {
     fmt::print("kernels:\n");
-    int64_t integer = 0;
+    int64_t integer = 0, lowbit = 0;
     for (const NodeReport& r : kernels) {
       const bool fake = float_on_dq.count(r.name) != 0;
       integer += r.op.rfind("QLinear", 0) == 0 || r.op == "QGemm" || r.op == "ConvInteger" ||
                  r.op == "MatMulInteger";
+      // The dynamic int8 and weight-only patterns, fused at load (packed low-bit weights).
+      lowbit += r.op == "DynamicQuantMatMul" || r.op == "WeightOnlyMatMul";
       fmt::print("  {:<32} {:<14} {}{}\n", r.name, r.op, r.kernel,
                  fake ? "  (float compute on dequantized inputs)" : "");
     }
-    if (integer > 0 || !float_on_dq.empty())
-      fmt::print("quantized: {} node(s) on integer kernels, {} in float on dequantized inputs\n",
-                 integer, float_on_dq.size());
+    if (integer > 0 || lowbit > 0 || !float_on_dq.empty())
+      fmt::print(
+          "quantized: {} node(s) on integer kernels, {} fused low-bit MatMul(s), {} in float on "
+          "dequantized inputs\n",
+          integer, lowbit, float_on_dq.size());
   }
   if (a.graph) fmt::print("\n{}", graph_text);
   return 0;
