@@ -15,9 +15,9 @@
 namespace condense {
 
 struct TensorInfo {
-  bool present = true;       // false for an omitted optional input/output
+  bool present = true;  // false for an omitted optional input/output
   DType dtype = DType::F32;
-  bool shape_known = true;   // false: rank or some dimension unknown
+  bool shape_known = true;  // false: rank or some dimension unknown
   Shape shape;
   const Tensor* value = nullptr;  // the input's contents, when known
   // Outputs only: false when the kernel produces the output itself (a view of an input, or a
@@ -55,6 +55,11 @@ struct InferCtx {
 
 using InferFn = Status (*)(InferCtx&);
 InferFn infer_fn(OpKind op);
+
+// Sets every value's dtype from dtype/shape inference in topological order (constants: their
+// tensor's dtype; shapes inferred along the way feed the next nodes). Values whose producer fails
+// inference keep their declared dtype. Shapes in the graph are not changed.
+void annotate_dtypes(ir::Graph& g);
 
 // --- helpers shared by infer functions ---
 

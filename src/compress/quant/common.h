@@ -16,10 +16,6 @@
 
 namespace condense::quant {
 
-// Sets every value's dtype from dtype/shape inference (constants: their tensor's dtype); values
-// whose producer fails inference keep their declared dtype.
-void annotate_dtypes(ir::Graph& g);
-
 // A node-name pattern (ECMAScript regex matched against the whole name); `what` names the
 // option in the error.
 Result<std::regex> compile_name_regex(const std::string& pattern, std::string_view what);

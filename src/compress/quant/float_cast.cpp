@@ -7,6 +7,7 @@
 #include <set>
 
 #include "compress/quant/common.h"
+#include "ops/infer.h"
 #include "compress/quant/rewrite.h"
 
 namespace condense::quant {

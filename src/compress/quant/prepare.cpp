@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "compress/quant/common.h"
+#include "ops/infer.h"
 #include "passes/pass.h"
 
 namespace condense::quant {

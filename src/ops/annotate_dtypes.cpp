@@ -1,13 +1,13 @@
-// annotate_dtypes(): every value's element type from shape/dtype inference, so the rewrites can
-// tell float activations from shapes and indices. An imported model declares types only for its
-// inputs, outputs, initializers and whatever value_info it carries; other values (and constants
-// folded from Constant nodes) may hold the IR's default.
+// annotate_dtypes() (ops/infer.h): every value's element type from shape/dtype inference. An
+// imported model declares types only for its inputs, outputs, initializers and whatever
+// value_info it carries; other values (and constants folded from Constant nodes) may hold the IR's
+// default (f32). The quantization rewrites use it to tell float activations from shapes and
+// indices, the infer_dtypes load pass so that kernel factories see the real dtypes.
 #include <unordered_map>
 
-#include "compress/quant/common.h"
 #include "ops/infer.h"
 
-namespace condense::quant {
+namespace condense {
 
 void annotate_dtypes(ir::Graph& g) {
   std::unordered_map<const ir::Value*, TensorInfo> known;
@@ -57,4 +57,4 @@ void annotate_dtypes(ir::Graph& g) {
   }
 }
 
-}  // namespace condense::quant
+}  // namespace condense
