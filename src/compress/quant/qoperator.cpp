@@ -2,6 +2,7 @@
 // float nodes that still compute on dequantized data.
 #include <condense/quant.h>
 
+#include "compress/quant/rewrite.h"
 #include "passes/pass.h"
 
 namespace condense::quant {
@@ -37,6 +38,8 @@ Result<QOperatorResult> to_qoperator(ir::Graph qdq) {
   PassContext ctx;
   ctx.verify_after_each = true;
   CONDENSE_TRY(run_passes(qdq, passes, ctx));
+  tidy_for_export(qdq);
+  CONDENSE_TRY(qdq.verify().with_context("internal: the QOperator graph is invalid"));
   QOperatorResult r;
   for (const auto& n : qdq.nodes()) {
     switch (n->op) {

@@ -231,6 +231,7 @@ Result<QuantizeResult> quantize(ir::Graph g, const QuantizeOptions& options,
         "no node was quantized ({} excluded): the model has no{} node that {} mode quantizes",
         res.excluded.size(), res.excluded.empty() ? "" : " other", mode_name(options.mode)));
   g.remove_dead();
+  tidy_for_export(g);
   CONDENSE_TRY(g.sort());
   // Opset 21: int4/uint4 tensors and blocked DequantizeLinear.
   int64_t opset = std::max<int64_t>(13, g.opset_imports.count("") ? g.opset_imports.at("") : 0);

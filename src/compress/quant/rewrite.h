@@ -13,6 +13,11 @@ namespace condense::quant {
 // `base` when no value or node has that name yet, else "<base>_<k>".
 std::string unique_name(ir::Graph& g, const std::string& base);
 
+// Before export (quantize, to_qoperator): equal constants merged (graph inputs and outputs
+// excepted), and Conv / QLinearConv / ConvInteger attributes equal to ONNX's defaults dropped
+// (dilations and strides of 1, zero pads, group 1, auto_pad NOTSET). Computes the same.
+void tidy_for_export(ir::Graph& g);
+
 class QdqBuilder {
  public:
   explicit QdqBuilder(ir::Graph& g) : g_(g) {}
