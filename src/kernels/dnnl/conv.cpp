@@ -173,6 +173,7 @@ Result<std::unique_ptr<Kernel>> make_conv(const KernelCreateCtx& ctx, bool trans
   // x's declared dtype may be unknown (F32 by default): the weights decide, and each run checks x.
   const DType io = w.dtype();
   if (io != DType::F32 && io != DType::F16 && io != DType::BF16) return std::unique_ptr<Kernel>();
+  if (io == DType::BF16 && !dnnl_avx512_core()) return std::unique_ptr<Kernel>();
   if (io == DType::F32 && !all_f32(ctx)) return std::unique_ptr<Kernel>();
   if (w.rank() < 3 || w.rank() > 5) return std::unique_ptr<Kernel>();
   std::optional<Tensor> b;

@@ -75,6 +75,16 @@ dnnl::memory::desc plain_f32(const dnnl::memory::dims& dims) {
   return dnnl::memory::desc(dims, dnnl::memory::data_type::f32, strides);
 }
 
+bool dnnl_avx512_core() {
+  static const bool yes = [] {
+    // cpu_isa values are bit masks that grow with the ISA; avx512_core includes everything below.
+    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+    const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
+    return (isa & avx512) == avx512;
+  }();
+  return yes;
+}
+
 bool all_f32(const KernelCreateCtx& ctx) {
   for (size_t i = 0; i < ctx.input_dtypes.size(); ++i)
     if (ctx.node.input(i) && ctx.input_dtypes[i] != DType::F32) return false;

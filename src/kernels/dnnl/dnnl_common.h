@@ -113,6 +113,12 @@ Status guarded(const ir::Node& node, F&& f) {
 // True when every present input is f32.
 bool all_f32(const KernelCreateCtx& ctx);
 
+// Whether oneDNN runs its AVX-512 kernels on this CPU: 16-channel blocks (kernels/layout.h), and
+// bf16 convolution, pooling and matmul (native with AVX512-BF16 / AMX, emulated on plain
+// AVX-512); bf16 factories decline (reference kernels) without it, where creating the primitive
+// would fail.
+bool dnnl_avx512_core();
+
 // Whether oneDNN fell back to its own reference implementation for `pd` (an implementation name
 // with "ref" in it, such as "lrn_ref:any"). That is no faster than condense's reference kernel,
 // which accumulates in double, so kernels leave such shapes to the latter.

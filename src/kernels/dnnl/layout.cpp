@@ -7,13 +7,7 @@
 namespace condense {
 
 int64_t channel_block() {
-  static const int64_t block = [] {
-    // cpu_isa values are bit masks that grow with the ISA; avx512_core includes everything below.
-    const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
-    const auto avx512 = static_cast<unsigned>(dnnl::cpu_isa::avx512_core);
-    return (isa & avx512) == avx512 ? int64_t{16} : int64_t{8};
-  }();
-  return block;
+  return dnnl_internal::dnnl_avx512_core() ? 16 : 8;
 }
 
 bool blockable(DType dtype, const Shape& shape) {

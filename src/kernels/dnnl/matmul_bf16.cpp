@@ -108,7 +108,8 @@ Result<std::unique_ptr<Kernel>> make_matmul_bf16(const KernelCreateCtx& ctx, boo
   const ir::Node& n = ctx.node;
   const Tensor* b = ctx.constant_inputs.size() > 1 ? ctx.constant_inputs[1] : nullptr;
   // A's declared dtype may be missing (intermediate values default to f32): run() checks it.
-  if (!b || b->dtype() != DType::BF16 || b->rank() != 2) return std::unique_ptr<Kernel>();
+  if (!b || b->dtype() != DType::BF16 || b->rank() != 2 || !dnnl_avx512_core())
+    return std::unique_ptr<Kernel>();
   auto act = fused_activation(n);
   if (!act || !activation_supported(*act)) return std::unique_ptr<Kernel>();
   bool trans_b = false;

@@ -90,6 +90,7 @@ Result<std::unique_ptr<Kernel>> make_dnnl_pool(const KernelCreateCtx& ctx) {
   // A half model declares x's dtype (the converter writes it); otherwise it is f32.
   const DType io = ctx.input_dtypes.empty() ? DType::F32 : ctx.input_dtypes[0];
   if (io != DType::F32 && io != DType::F16 && io != DType::BF16) return std::unique_ptr<Kernel>();
+  if (io == DType::BF16 && !dnnl_avx512_core()) return std::unique_ptr<Kernel>();
   // MaxPool's Indices output is not oneDNN's workspace: reference.
   if (n.op == OpKind::MaxPool && n.output(1)) return std::unique_ptr<Kernel>();
   return std::unique_ptr<Kernel>(std::make_unique<DnnlPool>(n, io));
