@@ -1,9 +1,14 @@
-// oneDNN QGemm (com.microsoft): A (M, K) u8 or s8, B constant s8 (K, N) or (N, K) with transB,
-// zero point 0, scale per tensor or per column; int32 bias C (N); alpha 1, transA 0. Output u8 / s8
-// (requantized in the primitive: output scales a_scale * b_scale[n] / y_scale, zero points,
-// round half to even, saturation; within one step of the reference) or f32 (output scales
-// a_scale * b_scale[n]: the reference's f32 operations in the same order). oneDNN adds the bias to
-// the int32 accumulator, converted to f32, before scaling. Other cases run the reference.
+// oneDNN int8 matmul for QLinearMatMul and com.microsoft QGemm, with a constant s8 B of zero
+// point 0 and a scale per tensor or per column, requantized in the primitive.
+//   QLinearMatMul: a (..., M, K) u8 or s8 (leading dims folded into M), B (K, N); output u8 / s8.
+//   QGemm: A (M, K) u8 or s8, B (K, N) or (N, K) with transB; alpha 1, transA 0; int32 bias C
+//     (N), which oneDNN adds to the int32 accumulator, converted to f32, before scaling. Output
+//     u8 / s8, or f32 (output scales a_scale * b_scale[n]: the reference's f32 operations in the
+//     same order).
+// Requantization: output scales a_scale * b_scale[n] / y_scale in f32, runtime zero points of a
+// and y, round half to even, saturation; a Relu fused by the QDQ lowering as a post-op. Within
+// one quantization step of the reference kernel, which multiplies in double (see
+// qlinear_conv_s8.cpp). Other shapes and dtypes run the reference.
 #include "kernels/dnnl/dnnl_common.h"
 
 namespace condense {
@@ -23,11 +28,14 @@ memory::data_type dnnl_type(DType t) {
   }
 }
 
-class DnnlQGemm final : public Kernel {
+class DnnlInt8MatMul final : public Kernel {
  public:
-  DnnlQGemm(Tensor b, bool trans_b, std::optional<Tensor> c, std::vector<float> scales,
-            int32_t a_zp, int32_t y_zp, DType a_type, DType y_type, bool relu)
-      : b_(std::move(b)),
+  // op: QLinearMatMul or QGemm (the name, the fallback, and whether a may have rank > 2).
+  DnnlInt8MatMul(OpKind op, Tensor b, bool trans_b, std::optional<Tensor> c,
+                 std::vector<float> scales, int32_t a_zp, int32_t y_zp, DType a_type, DType y_type,
+                 bool relu)
+      : op_(op),
+        b_(std::move(b)),
         trans_b_(trans_b),
         c_(std::move(c)),
         scales_(std::move(scales)),
@@ -38,21 +46,23 @@ class DnnlQGemm final : public Kernel {
         relu_(relu) {}
 
   std::string_view name() const override {
-    return a_type_ == DType::U8 ? "dnnl_qgemm_u8s8" : "dnnl_qgemm_s8s8";
+    if (op_ == OpKind::QGemm) return a_type_ == DType::U8 ? "dnnl_qgemm_u8s8" : "dnnl_qgemm_s8s8";
+    return a_type_ == DType::U8 ? "dnnl_qlinearmatmul_u8s8" : "dnnl_qlinearmatmul_s8s8";
   }
 
   Status run(KernelCtx& ctx) override {
     const Tensor& a = ctx.in(0);
     Tensor& y = ctx.out(0);
-    if (a.dtype() != a_type_ || y.dtype() != y_type_ || a.rank() != 2)
-      return ref_kernel_fn(OpKind::QGemm)(ctx);
+    const bool rank_ok = op_ == OpKind::QGemm ? a.rank() == 2 : a.rank() >= 2;
+    if (a.dtype() != a_type_ || y.dtype() != y_type_ || !rank_ok || a.dim(-1) != K())
+      return ref_kernel_fn(op_)(ctx);
     Entry* e = cache_.find(a.shape());
     if (!e) {
       Entry fresh;
       CONDENSE_TRY(guarded(ctx.node, [&] { return build(a.shape(), fresh); }));
       e = &cache_.insert(a.shape(), {}, std::move(fresh));
     }
-    if (!e->supported) return ref_kernel_fn(OpKind::QGemm)(ctx);
+    if (!e->supported) return ref_kernel_fn(op_)(ctx);
     return guarded(ctx.node, [&] {
       e->src.set_data_handle(const_cast<void*>(a.raw()));
       e->dst.set_data_handle(y.raw());
@@ -70,10 +80,13 @@ class DnnlQGemm final : public Kernel {
     std::unordered_map<int, memory> args;
   };
 
+  int64_t K() const { return trans_b_ ? b_.dim(1) : b_.dim(0); }
+  int64_t N() const { return trans_b_ ? b_.dim(0) : b_.dim(1); }
+
   Status build(const Shape& as, Entry& e) {
-    const int64_t M = as[0], K = as[1];
-    const int64_t N = trans_b_ ? b_.dim(0) : b_.dim(1);
-    if ((trans_b_ ? b_.dim(1) : b_.dim(0)) != K || M == 0 || N == 0) return Status::ok();
+    const int64_t K = this->K(), N = this->N();
+    const int64_t M = shape_numel(as) / K;
+    if (M == 0 || N == 0) return Status::ok();
     const memory::desc src_md({M, K}, dnnl_type(a_type_), memory::format_tag::ab);
     const memory::desc dst_md({M, N}, dnnl_type(y_type_), memory::format_tag::ab);
     const memory::desc w_any({K, N}, memory::data_type::s8, memory::format_tag::any);
@@ -117,9 +130,10 @@ class DnnlQGemm final : public Kernel {
     return Status::ok();
   }
 
+  OpKind op_;
   Tensor b_;
   bool trans_b_;
-  std::optional<Tensor> c_;
+  std::optional<Tensor> c_;  // QGemm's int32 bias (N)
   std::vector<float> scales_;
   int32_t a_zp_, y_zp_;
   DType a_type_, y_type_;
@@ -128,6 +142,37 @@ class DnnlQGemm final : public Kernel {
 };
 
 }  // namespace
+
+// Inputs: a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point.
+Result<std::unique_ptr<Kernel>> make_dnnl_qlinearmatmul_s8(const KernelCreateCtx& ctx) {
+  auto none = [] { return std::unique_ptr<Kernel>(); };
+  const auto& c = ctx.constant_inputs;
+  if (c.size() < 8) return none();
+  for (size_t i = 1; i < 8; ++i)
+    if (!c[i]) return none();
+  const Tensor& b = *c[3];
+  if (b.dtype() != DType::I8 || b.rank() != 2) return none();
+  const bool relu = ctx.node.attr_string("_activation", "") == "Relu";
+  if (ctx.node.has_attr("_activation") && !relu) return none();
+  for (size_t i : {1u, 4u, 6u})
+    if (c[i]->dtype() != DType::F32) return none();
+  for (int64_t i = 0; i < c[5]->numel(); ++i)
+    if (c[5]->get_f64(i) != 0) return none();
+  const DType a_type = c[2]->dtype(), y_type = c[7]->dtype();
+  if ((a_type != DType::U8 && a_type != DType::I8) || (y_type != DType::U8 && y_type != DType::I8))
+    return none();
+  if (c[1]->numel() != 1 || c[2]->numel() != 1 || c[6]->numel() != 1 || c[7]->numel() != 1)
+    return none();
+  const int64_t nb = c[4]->numel(), N = b.dim(1);
+  if (nb != 1 && (nb != N || c[4]->rank() != 1)) return none();
+  const float sa = c[1]->data<float>()[0], sy = c[6]->data<float>()[0];
+  std::vector<float> scales(nb);
+  for (int64_t n = 0; n < nb; ++n) scales[n] = sa * c[4]->data<float>()[n] / sy;
+  return std::unique_ptr<Kernel>(std::make_unique<DnnlInt8MatMul>(
+      OpKind::QLinearMatMul, b, false, std::nullopt, std::move(scales),
+      static_cast<int32_t>(c[2]->get_f64(0)), static_cast<int32_t>(c[7]->get_f64(0)), a_type,
+      y_type, relu));
+}
 
 // Inputs: A, a_scale, a_zp, B, b_scale, b_zp, C?, y_scale?, y_zp?.
 Result<std::unique_ptr<Kernel>> make_dnnl_qgemm_s8(const KernelCreateCtx& ctx) {
@@ -174,8 +219,9 @@ Result<std::unique_ptr<Kernel>> make_dnnl_qgemm_s8(const KernelCreateCtx& ctx) {
   }
   const int32_t a_zp = has(2) ? static_cast<int32_t>(konst(2)->get_f64(0)) : 0;
   const int32_t y_zp = has(8) ? static_cast<int32_t>(konst(8)->get_f64(0)) : 0;
-  return std::unique_ptr<Kernel>(std::make_unique<DnnlQGemm>(
-      b, trans_b, std::move(bias), std::move(scales), a_zp, y_zp, a_type, y_type, relu));
+  return std::unique_ptr<Kernel>(
+      std::make_unique<DnnlInt8MatMul>(OpKind::QGemm, b, trans_b, std::move(bias),
+                                       std::move(scales), a_zp, y_zp, a_type, y_type, relu));
 }
 
 }  // namespace condense
