@@ -16,6 +16,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "compress/quant/common.h"
 #include "train_common.h"
 
 namespace condense::cli {
@@ -73,13 +74,8 @@ int run_compare(const CompareArgs& a) {
   auto d = open_data(a.data, *split, a.normalize, meta, a.limit);
   if (!d) return fail(d.status().with_context("--data"));
   const data::Dataset& ds = *d->dataset;
-  std::vector<int64_t> dims;
-  for (const ir::Dim& dim : ref->inputs[0]->dims) dims.push_back(dim.is_static() ? dim.value : -1);
   int64_t fixed = 0;
-  if (!dims.empty()) {
-    fixed = std::max<int64_t>(dims[0], 0);
-    dims[0] = -1;
-  }
+  const std::vector<int64_t> dims = quant::sample_dims(*ref->inputs[0], &fixed);
   Status fits = data::check_sample_shape(ds, dims, ref->inputs[0]->name);
   if (!fits) return fail(fits.with_context("--data"));
 

@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "common.h"
+#include "compress/quant/common.h"
 #include "quant_common.h"
 #include "train_common.h"
 
@@ -53,10 +54,7 @@ int run_sensitivity(const SensitivityArgs& a) {
   if (prepared->inputs.size() != 1)
     return fail(Status::errorf("sensitivity feeds one input from the dataset, but the model has {}",
                                prepared->inputs.size()));
-  std::vector<int64_t> dims;
-  for (const ir::Dim& dim : prepared->inputs.at(0)->dims)
-    dims.push_back(dim.is_static() ? dim.value : -1);
-  if (!dims.empty()) dims[0] = -1;
+  const std::vector<int64_t> dims = quant::sample_dims(*prepared->inputs.at(0));
   Status fits = data::check_sample_shape(*d->dataset, dims, prepared->inputs.at(0)->name);
   if (!fits) return fail(fits.with_context("--data"));
   Status pre = run_prepasses(a, original_meta, *prepared, *options);

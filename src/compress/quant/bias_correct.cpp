@@ -8,6 +8,7 @@
 
 #include <algorithm>
 
+#include "compress/quant/common.h"
 #include "compress/quant/plan.h"
 
 namespace condense::quant {
@@ -19,11 +20,9 @@ Result<int64_t> bias_correct(ir::Graph& g, const QuantizeOptions& options,
     return Status::error("bias correction feeds one f32 input from the calibration data");
   if (dataset.size() == 0)
     return Status::errorf("calibration set '{}' is empty", dataset.description());
-  std::vector<int64_t> dims;
-  for (const ir::Dim& d : g.inputs[0]->dims) dims.push_back(d.is_static() ? d.value : -1);
+  int64_t fixed = 0;
+  const std::vector<int64_t> dims = sample_dims(*g.inputs[0], &fixed);
   if (dims.empty()) return Status::error("bias correction: the model input has no shape");
-  const int64_t fixed = std::max<int64_t>(dims[0], 0);
-  dims[0] = -1;
   CONDENSE_TRY(data::check_sample_shape(dataset, dims, g.inputs[0]->name));
 
   // The probe: the model plus, per quantized Conv/Gemm, a copy with weight W' - W and no bias or

@@ -37,9 +37,7 @@ Result<ModelInput> model_input(const ir::Graph& g) {
         "model input '{}' has no declared shape (rank >= 1 needed to batch "
         "calibration samples)",
         in.value->name);
-  for (const ir::Dim& d : in.value->dims) in.dims.push_back(d.is_static() ? d.value : -1);
-  if (in.dims[0] > 0) in.fixed_batch = in.dims[0];
-  in.dims[0] = -1;
+  in.dims = sample_dims(*in.value, &in.fixed_batch);
   return in;
 }
 

@@ -16,6 +16,11 @@
 
 namespace condense::quant {
 
+// The per-sample dims a dataset must have to feed `input`: its declared dims with symbolic ones
+// and the batch dimension -1. `fixed_batch` (optional) gets a static batch size, 0 when the
+// batch dimension is symbolic or the input has no dims.
+std::vector<int64_t> sample_dims(const ir::Value& input, int64_t* fixed_batch = nullptr);
+
 // A node-name pattern (ECMAScript regex matched against the whole name); `what` names the
 // option in the error.
 Result<std::regex> compile_name_regex(const std::string& pattern, std::string_view what);

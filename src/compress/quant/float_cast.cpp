@@ -7,8 +7,8 @@
 #include <set>
 
 #include "compress/quant/common.h"
-#include "ops/infer.h"
 #include "compress/quant/rewrite.h"
+#include "ops/infer.h"
 
 namespace condense::quant {
 

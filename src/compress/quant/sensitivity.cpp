@@ -9,6 +9,7 @@
 #include <numeric>
 #include <random>
 
+#include "compress/quant/common.h"
 #include "compress/quant/plan.h"
 
 namespace condense::quant {
@@ -30,13 +31,8 @@ Result<EvalSet> load_eval_set(const ir::Graph& g, const data::Dataset& ds, int64
     return Status::errorf("sensitivity feeds one input from the dataset, but the model has {}",
                           g.inputs.size());
   const ir::Value* in = g.inputs[0];
-  std::vector<int64_t> dims;
-  for (const ir::Dim& d : in->dims) dims.push_back(d.is_static() ? d.value : -1);
   int64_t fixed = 0;
-  if (!dims.empty()) {
-    fixed = dims[0] > 0 ? dims[0] : 0;
-    dims[0] = -1;
-  }
+  const std::vector<int64_t> dims = sample_dims(*in, &fixed);
   if (ds.size() == 0) return Status::errorf("evaluation set '{}' is empty", ds.description());
   CONDENSE_TRY(data::check_sample_shape(ds, dims, in->name));
   std::vector<int64_t> order(ds.size());
