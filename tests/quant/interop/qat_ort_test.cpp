@@ -19,51 +19,18 @@
 #include <condense/trainer.h>
 #include <condense/zoo.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
 
 #include "../quant_test_util.h"
+#include "ort_util.h"
 
 namespace fs = std::filesystem;
 using namespace condense;
 using namespace condense::quant;
 using namespace condense::quant_test;
-
-namespace {
-
-std::string node_executable() {
-  std::string node = CONDENSE_NODE;
-  if (node.empty() || node.find("NOTFOUND") != std::string::npos) return "";
-  return ::access(node.c_str(), X_OK) == 0 ? node : "";
-}
-
-fs::path ort_package() {
-  return fs::path(CONDENSE_SOURCE_DIR) / "bench" / "peers" / "node_modules" / "onnxruntime-node";
-}
-
-// Runs ort_run.js on one input; output 0. Exit code 77: onnxruntime-node missing.
-Result<Tensor> run_ort(const std::string& model, const std::string& input, const fs::path& out_dir,
-                       int* code) {
-  const std::string script =
-      (fs::path(CONDENSE_SOURCE_DIR) / "tests" / "interop" / "ort_run.js").string();
-  const std::string cmd = fmt::format("'{}' '{}' --threads 2 '{}' '{}' '{}' 2>&1",
-                                      node_executable(), script, model, out_dir.string(), input);
-  FILE* p = ::popen(cmd.c_str(), "r");
-  if (!p) return Status::error("popen failed");
-  std::string log;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) log.append(buf, n);
-  const int status = ::pclose(p);
-  *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (*code != 0) return Status::errorf("ort_run.js exited with {}: {}", *code, log);
-  return onnx::read_tensor_pb((out_dir / "output_0.pb").string());
-}
-
-}  // namespace
 
 class QatOrt : public ::testing::TestWithParam<DType> {};
 
@@ -134,10 +101,12 @@ TEST_P(QatOrt, FakeQuantGraphMatchesOnnxRuntimeOnMnist) {
   ASSERT_TRUE(onnx::write_tensor_pb(input, batch->x, "input"));
   Tensor ours = run1(std::move(fq), batch->x);
   int code = 0;
-  auto theirs = run_ort(model_path, input, dir / "ort", &code);
+  auto outs = run_ort(model_path, input, dir / "ort", &code);
   fs::remove_all(dir);
-  if (code == 77) GTEST_SKIP() << theirs.status().message();
-  ASSERT_TRUE(theirs) << theirs.status().message();
+  if (code == 77) GTEST_SKIP() << outs.status().message();
+  ASSERT_TRUE(outs) << outs.status().message();
+  ASSERT_FALSE(outs->empty());
+  const Tensor* theirs = &(*outs)[0];
   ASSERT_EQ(theirs->shape(), ours.shape());
   const int64_t n = ours.dim(0), c = ours.dim(1);
   double worst = 0;
