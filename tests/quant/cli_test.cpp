@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli_fixture.h"
 #include "quant_test_util.h"
 
 namespace fs = std::filesystem;
@@ -22,65 +23,9 @@ using namespace condense::quant_test;
 
 namespace {
 
-struct CliRun {
-  int rc = -1;
-  std::string out, err;
-};
-
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-class QuantCli : public ::testing::Test {
+class QuantCli : public CliFixture {
  protected:
-  fs::path dir;
-  std::string model, data;
-
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir = fs::temp_directory_path() /
-          fmt::format("condense_quant_cli_{}_{}", info->name(), ::getpid());
-    fs::remove_all(dir);
-    fs::create_directories(dir / "data");
-    model = write_model("model.onnx", small_cnn());
-    data = write_npz_data("data", {40, 3, 8, 8});
-  }
-  void TearDown() override { fs::remove_all(dir); }
-
-  std::string path(const std::string& name) const { return (dir / name).string(); }
-
-  std::string write_model(const std::string& name, const ir::Graph& g) const {
-    auto bytes = onnx::export_bytes(g);
-    CONDENSE_CHECK_MSG(bytes.is_ok(), bytes.status().message().c_str());
-    CONDENSE_CHECK(write_file_atomic(path(name), *bytes).is_ok());
-    return path(name);
-  }
-
-  // An npz folder (x.npy f32, y.npy i64) as `npz:DIR` takes it.
-  std::string write_npz_data(const std::string& sub, Shape shape) const {
-    fs::create_directories(dir / sub);
-    Tensor x = random_tensor(shape, 1.0f, 3, 0.2f);
-    std::vector<int64_t> labels(shape[0]);
-    for (int64_t i = 0; i < shape[0]; ++i) labels[i] = i % 10;
-    Tensor y = Tensor::from_vector<int64_t>(labels, {shape[0]});
-    CONDENSE_CHECK(write_file_atomic((dir / sub / "x.npy").string(), npy::serialize(x)).is_ok());
-    CONDENSE_CHECK(write_file_atomic((dir / sub / "y.npy").string(), npy::serialize(y)).is_ok());
-    return "npz:" + (dir / sub).string();
-  }
-
-  CliRun cli(const std::string& args) const {
-    CliRun r;
-    const std::string cmd = fmt::format("'{}' {} >'{}' 2>'{}'", CONDENSE_CLI_PATH, args,
-                                        path(".stdout"), path(".stderr"));
-    const int status = std::system(cmd.c_str());
-    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(dir / ".stdout");
-    r.err = slurp(dir / ".stderr");
-    return r;
-  }
+  QuantCli() : CliFixture("condense_quant_cli", 40) {}
 
   // The model at `file` imports and runs on a batch of 2.
   void expect_runs(const std::string& file) const {

@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "cli_fixture.h"
 #include "quant_test_util.h"
 
 namespace fs = std::filesystem;
@@ -21,59 +22,9 @@ using namespace condense::quant_test;
 
 namespace {
 
-std::string slurp(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-class QatCli : public ::testing::Test {
+class QatCli : public CliFixture {
  protected:
-  fs::path dir;
-  std::string model, data;
-  struct Run {
-    int rc = -1;
-    std::string out, err;
-  };
-
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir =
-        fs::temp_directory_path() / fmt::format("condense_qat_cli_{}_{}", info->name(), ::getpid());
-    fs::remove_all(dir);
-    fs::create_directories(dir / "data");
-    model = write_model("model.onnx", small_cnn());
-    Tensor x = random_tensor({48, 3, 8, 8}, 1.0f, 3, 0.2f);
-    std::vector<int64_t> labels(48);
-    for (int64_t i = 0; i < 48; ++i) labels[i] = i % 10;
-    CONDENSE_CHECK(write_file_atomic((dir / "data" / "x.npy").string(), npy::serialize(x)).is_ok());
-    CONDENSE_CHECK(write_file_atomic((dir / "data" / "y.npy").string(),
-                                     npy::serialize(Tensor::from_vector<int64_t>(labels, {48})))
-                       .is_ok());
-    data = "npz:" + (dir / "data").string();
-  }
-  void TearDown() override { fs::remove_all(dir); }
-
-  std::string path(const std::string& name) const { return (dir / name).string(); }
-
-  std::string write_model(const std::string& name, const ir::Graph& g) const {
-    auto bytes = onnx::export_bytes(g);
-    CONDENSE_CHECK_MSG(bytes.is_ok(), bytes.status().message().c_str());
-    CONDENSE_CHECK(write_file_atomic(path(name), *bytes).is_ok());
-    return path(name);
-  }
-
-  Run cli(const std::string& args) const {
-    Run r;
-    const std::string cmd = fmt::format("OMP_WAIT_POLICY=PASSIVE '{}' {} >'{}' 2>'{}'",
-                                        CONDENSE_CLI_PATH, args, path(".stdout"), path(".stderr"));
-    const int status = std::system(cmd.c_str());
-    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    r.out = slurp(dir / ".stdout");
-    r.err = slurp(dir / ".stderr");
-    return r;
-  }
+  QatCli() : CliFixture("condense_qat_cli", 48) {}
 
   std::string qat_args(const std::string& extra) const {
     return fmt::format("qat '{}' --data '{}' --val none --batch 16 --threads 2 {}", model, data,
@@ -81,7 +32,7 @@ class QatCli : public ::testing::Test {
   }
 
   // One "error: ..." line (and at most a "hint: ..." line), a non-zero exit, nothing written.
-  void expect_clean_error(const Run& r, const std::string& needle, const std::string& out) {
+  void expect_clean_error(const CliRun& r, const std::string& needle, const std::string& out) {
     EXPECT_NE(r.rc, 0);
     EXPECT_EQ(r.err.rfind("error: ", 0), 0u) << r.err;
     EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
@@ -96,7 +47,7 @@ class QatCli : public ::testing::Test {
 
 TEST_F(QatCli, Int4ExportLoadsAndEvaluates) {
   const std::string out = path("out.qat.onnx");
-  Run r = cli(qat_args(fmt::format("--bits 4 --epochs 1 --lr 0.01 -o '{}'", out)));
+  CliRun r = cli(qat_args(fmt::format("--bits 4 --epochs 1 --lr 0.01 -o '{}'", out)));
   ASSERT_EQ(r.rc, 0) << r.err << r.out;
   EXPECT_NE(r.out.find("FakeQuantize on 4 weight(s), 6 activation(s), 3 bias(es)"),
             std::string::npos)
@@ -109,14 +60,14 @@ TEST_F(QatCli, Int4ExportLoadsAndEvaluates) {
   const ir::Value* w = quantized_input(*g, "conv1", 1);
   ASSERT_TRUE(w && w->is_constant());
   EXPECT_EQ(w->constant->dtype(), DType::I4);
-  Run e = cli(fmt::format("eval '{}' --data '{}' --split train", out, data));
+  CliRun e = cli(fmt::format("eval '{}' --data '{}' --split train", out, data));
   EXPECT_EQ(e.rc, 0) << e.err;
   EXPECT_NE(e.out.find("top-1"), std::string::npos) << e.out;
 }
 
 TEST_F(QatCli, Int8ByDefaultAndResume) {
   const std::string out = path("out8.onnx");
-  Run r = cli(qat_args(fmt::format("--epochs 1 -o '{}'", out)));
+  CliRun r = cli(qat_args(fmt::format("--epochs 1 -o '{}'", out)));
   ASSERT_EQ(r.rc, 0) << r.err;
   auto g = onnx::import_file(out);
   ASSERT_TRUE(g) << g.status().message();
@@ -127,7 +78,7 @@ TEST_F(QatCli, Int8ByDefaultAndResume) {
   const std::string ckpt = path("out8.ckpt.npz");
   ASSERT_TRUE(fs::exists(ckpt));
   const std::string out2 = path("out8b.onnx");
-  Run again = cli(qat_args(fmt::format("--epochs 2 --resume '{}' -o '{}'", ckpt, out2)));
+  CliRun again = cli(qat_args(fmt::format("--epochs 2 --resume '{}' -o '{}'", ckpt, out2)));
   ASSERT_EQ(again.rc, 0) << again.err;
   EXPECT_NE(again.err.find("resuming from"), std::string::npos) << again.err;
   EXPECT_NE(again.out.find("epoch 2/2"), std::string::npos) << again.out;
@@ -153,7 +104,7 @@ TEST_F(QatCli, BadInputIsOneErrorAndWritesNothing) {
   g.outputs.push_back(y);
   g.opset_imports[""] = 13;
   const std::string relu = write_model("relu.onnx", g);
-  Run r = cli(fmt::format("qat '{}' --data '{}' --val none -o '{}'", relu, data, out));
+  CliRun r = cli(fmt::format("qat '{}' --data '{}' --val none -o '{}'", relu, data, out));
   expect_clean_error(r, "no node is quantized", out);
   EXPECT_FALSE(fs::exists(path("bad.ckpt.npz")));
 }
